@@ -1,0 +1,233 @@
+"""Application properties: the one place the job reads its configuration.
+
+On MSF the runtime properties live in /etc/flink/application_properties.json;
+locally a JSON file of the same shape (a list of property groups). Every value
+the job needs is read and checked here, at start, so a bad config stops the job
+with a message that names the group and the property.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+MSF_PROPERTIES = Path("/etc/flink/application_properties.json")
+LOCAL_PROPERTIES = Path(__file__).resolve().parent / "application_properties.json"
+PROPERTIES_ENV = "YIELD_PROPERTIES"
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|min|h|d)\s*$")
+_DURATION_MS = {"ms": 1, "s": 1_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+_STREAM_ARN = re.compile(r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/[A-Za-z0-9_.-]+$")
+
+
+class ConfigError(ValueError):
+    """A property is missing or invalid; the message names it."""
+
+
+def properties_path() -> Path:
+    """The MSF file when running on MSF, else $YIELD_PROPERTIES, else the local file."""
+    if os.environ.get(PROPERTIES_ENV):
+        return Path(os.environ[PROPERTIES_ENV])
+    if MSF_PROPERTIES.exists():
+        return MSF_PROPERTIES
+    return LOCAL_PROPERTIES
+
+
+def load_groups(path: Path | None = None) -> dict[str, dict[str, str]]:
+    """Read a property-group file into {group id: {key: value}}."""
+    path = path or properties_path()
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ConfigError(f"application properties file not found: {path}") from err
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"application properties file {path} is not valid JSON: {err}") from err
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path}: expected a list of property groups")
+    groups: dict[str, dict[str, str]] = {}
+    for group in raw:
+        if not isinstance(group, dict) or "PropertyGroupId" not in group:
+            raise ConfigError(f"{path}: every property group needs a PropertyGroupId")
+        props = group.get("PropertyMap", {})
+        groups[group["PropertyGroupId"]] = {str(k): str(v) for k, v in props.items()}
+    return groups
+
+
+def parse_duration_ms(value: str, where: str) -> int:
+    """'10 s', '1 h', '500 ms', '5 min', '1 d' -> milliseconds (> 0)."""
+    match = _DURATION.match(value)
+    if not match or int(match.group(1)) <= 0:
+        raise ConfigError(f"{where} = {value!r}: expected a positive duration such as '10 s', '5 min' or '1 h'")
+    return int(match.group(1)) * _DURATION_MS[match.group(2)]
+
+
+class _Group:
+    """Typed accessors over one property group, with errors that name the property."""
+
+    def __init__(self, groups: dict[str, dict[str, str]], group_id: str):
+        if group_id not in groups:
+            raise ConfigError(f"property group {group_id!r} is missing")
+        self.group_id = group_id
+        self.props = groups[group_id]
+
+    def where(self, key: str) -> str:
+        return f"{self.group_id}.{key}"
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.props.get(key, default)
+        if value is None or str(value).strip() == "":
+            raise ConfigError(f"property {self.where(key)} is required")
+        return str(value).strip()
+
+    def optional(self, key: str) -> str | None:
+        value = self.props.get(key)
+        return value.strip() if value and value.strip() else None
+
+    def integer(self, key: str, default: int | None = None, minimum: int = 1) -> int:
+        raw = self.props.get(key)
+        if raw is None:
+            if default is None:
+                raise ConfigError(f"property {self.where(key)} is required")
+            return default
+        try:
+            value = int(raw)
+        except ValueError as err:
+            raise ConfigError(f"property {self.where(key)} = {raw!r}: expected an integer") from err
+        if value < minimum:
+            raise ConfigError(f"property {self.where(key)} = {value}: must be >= {minimum}")
+        return value
+
+    def duration_ms(self, key: str, default: str | None = None) -> int:
+        return parse_duration_ms(self.text(key, default), self.where(key))
+
+    def boolean(self, key: str, default: bool = False) -> bool:
+        raw = self.props.get(key)
+        if raw is None:
+            return default
+        if raw.strip().lower() in ("true", "false"):
+            return raw.strip().lower() == "true"
+        raise ConfigError(f"property {self.where(key)} = {raw!r}: expected true or false")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    stream_arn: str
+    region: str
+    endpoint: str | None
+    trust_all_certificates: bool
+    init_position: str
+    shard_count: int
+
+    @property
+    def stream_name(self) -> str:
+        return self.stream_arn.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    bucket: str
+    path: str  # a URI: file:///... locally, s3a://bucket on MSF
+    s3_endpoint: str | None
+
+
+@dataclass(frozen=True)
+class FloorsTableConfig:
+    table_name: str
+    region: str
+    endpoint: str | None
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    window_ms: int
+    lateness_ms: int
+    idle_timeout_ms: int
+    dedup_ttl_ms: int
+    floor_ttl_windows: int
+    checkpoint_interval_ms: int
+    parallelism: int
+    max_parallelism: int
+    static_floor_eur: float
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    stream: StreamConfig
+    lake: LakeConfig
+    floors: FloorsTableConfig
+    job: JobSettings
+    jarfile: str
+
+
+def _lake_uri(path: str, base: Path) -> str:
+    """A path without a scheme is a local folder, relative to the working directory."""
+    if "://" in path:
+        return path.rstrip("/")
+    return (base / path).resolve().as_uri()
+
+
+def load_config(path: Path | None = None, cwd: Path | None = None) -> AppConfig:
+    groups = load_groups(path)
+    run = _Group(groups, "kinesis.analytics.flink.run.options")
+    stream = _Group(groups, "AuctionStream")
+    lake = _Group(groups, "DataLake")
+    floors = _Group(groups, "FloorsTable")
+    job = _Group(groups, "Job")
+
+    arn = stream.text("stream.arn")
+    if not _STREAM_ARN.match(arn):
+        raise ConfigError(f"property {stream.where('stream.arn')} = {arn!r}: not a Kinesis stream ARN")
+    init_position = stream.text("source.init.position", "LATEST").upper()
+    if init_position not in ("LATEST", "TRIM_HORIZON"):
+        raise ConfigError(
+            f"property {stream.where('source.init.position')} = {init_position!r}: expected LATEST or TRIM_HORIZON"
+        )
+
+    window_ms = job.duration_ms("window.size", "1 h")
+    settings = JobSettings(
+        window_ms=window_ms,
+        lateness_ms=job.duration_ms("watermark.lateness", "30 s"),
+        idle_timeout_ms=job.duration_ms("source.idle.timeout", "30 s"),
+        dedup_ttl_ms=job.duration_ms("dedup.ttl", "1 h"),
+        floor_ttl_windows=job.integer("floor.ttl.windows", 2),
+        checkpoint_interval_ms=job.duration_ms("checkpoint.interval", "60 s"),
+        parallelism=job.integer("parallelism", 1),
+        max_parallelism=job.integer("max.parallelism", 720),
+        static_floor_eur=float(job.text("static.floor.eur", "2.00")),
+    )
+    if settings.parallelism > settings.max_parallelism:
+        raise ConfigError(
+            f"property {job.where('parallelism')} = {settings.parallelism}: above "
+            f"{job.where('max.parallelism')} = {settings.max_parallelism}"
+        )
+    if settings.lateness_ms >= window_ms * 4:
+        raise ConfigError(
+            f"property {job.where('watermark.lateness')}: {settings.lateness_ms} ms is longer than "
+            f"four windows ({window_ms} ms each); windows would wait too long to close"
+        )
+
+    return AppConfig(
+        stream=StreamConfig(
+            stream_arn=arn,
+            region=stream.text("aws.region"),
+            endpoint=stream.optional("aws.endpoint"),
+            trust_all_certificates=stream.boolean("aws.trust.all.certificates"),
+            init_position=init_position,
+            shard_count=stream.integer("shard.count", 4),
+        ),
+        lake=LakeConfig(
+            bucket=lake.text("bucket"),
+            path=_lake_uri(lake.text("path"), cwd or Path.cwd()),
+            s3_endpoint=lake.optional("s3.endpoint"),
+        ),
+        floors=FloorsTableConfig(
+            table_name=floors.text("table.name"),
+            region=floors.text("aws.region"),
+            endpoint=floors.optional("aws.endpoint"),
+        ),
+        job=settings,
+        jarfile=run.text("jarfile"),
+    )

@@ -1,0 +1,83 @@
+"""Entry point of the predictive-yield job, as MSF runs it (`python main.py`).
+
+Locally the same file runs in a PyFlink mini cluster: `python -m flink_jobs.main`
+(or `make run`, which also starts the stand-ins and produces traffic).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+# On MSF the zip root holds flink_jobs/ and udfs/; locally the repo root does.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from pyflink.table import EnvironmentSettings, TableEnvironment  # noqa: E402
+
+from flink_jobs.config import MSF_PROPERTIES, AppConfig, ConfigError, load_config, properties_path  # noqa: E402
+from flink_jobs.pipeline import build_statement_set, kinesis_source_options  # noqa: E402
+
+log = logging.getLogger("yield.main")
+
+
+def local_jar(config: AppConfig) -> Path:
+    """The connector jar built by `make jar` (deploy/target); on MSF the runtime adds lib/<jar> itself."""
+    return ROOT / "deploy" / "target" / Path(config.jarfile).name
+
+
+def create_table_env(config: AppConfig, on_msf: bool, checkpoint_dir: str | None = None) -> TableEnvironment:
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    conf = t_env.get_config()
+    job = config.job
+    settings = {
+        "table.local-time-zone": "UTC",
+        "pipeline.name": "predictive-yield",
+        "table.exec.source.idle-timeout": f"{job.idle_timeout_ms} ms",
+        # Bounds the dedup state (impression ids); window operators clean up by watermark.
+        "table.exec.state.ttl": f"{job.dedup_ttl_ms} ms",
+    }
+    if not on_msf:
+        # On MSF parallelism, max parallelism and checkpoints are application settings.
+        jar = local_jar(config)
+        if not jar.exists():
+            raise ConfigError(f"connector jar {jar} not found: build it with `make jar`")
+        settings |= {
+            "pipeline.jars": jar.as_uri(),
+            "parallelism.default": str(job.parallelism),
+            "pipeline.max-parallelism": str(job.max_parallelism),
+            "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
+            "execution.checkpointing.mode": "EXACTLY_ONCE",
+            "python.executable": sys.executable,
+            "python.client.executable": sys.executable,
+            "python.pythonpath": str(ROOT),
+        }
+        if checkpoint_dir:
+            settings["execution.checkpointing.dir"] = checkpoint_dir
+    for key, value in settings.items():
+        conf.set(key, value)
+    return t_env
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    path = properties_path()
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        log.error("bad configuration in %s: %s", path, err)
+        sys.exit(2)
+    on_msf = path == MSF_PROPERTIES
+    t_env = create_table_env(config, on_msf)
+    statements = build_statement_set(t_env, config, kinesis_source_options(config))
+    log.info("submitting predictive-yield job (stream %s)", config.stream.stream_arn)
+    result = statements.execute()
+    if not on_msf:
+        # Locally the script is the client: wait, so the mini cluster lives as long as the job.
+        result.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""The job graph (DESIGN.md section 2) as one Flink SQL statement set.
+
+    auction_stream -> checked_events --+--> raw_errors (reason + payload)
+                                       +--> raw_events (Parquet, by hour)
+                                       +--> deduped -> segment_windows (fine + coarse)
+                                              +--> segment_features (Parquet)
+                                              +--> floors -> floors_dynamodb + floors_parquet
+
+Per-event work (parse, validate, derive, dedup, window) is SQL in the JVM;
+Python runs once per segment and window (the floor rule).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from string import Template
+
+from pyflink.table import DataTypes, StatementSet, TableEnvironment
+from pyflink.table.udf import udf
+
+from flink_jobs import validation
+from flink_jobs.config import AppConfig
+from udfs import rules
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "schemas" / "sql"
+
+# The model issue replaces this with the XGBoost version; every floor names its maker.
+PROVISIONAL_MODEL_VERSION = "provisional-mean-cpm"
+
+SINK_TABLES = ("raw_events", "raw_errors", "segment_features", "floors_dynamodb", "floors_parquet")
+
+
+def render_ddl(name: str, **values: str) -> str:
+    """Read schemas/sql/<name>.sql and fill its ${placeholders}; a missing value is an error."""
+    return Template((SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")).substitute(values)
+
+
+def with_options(options: dict[str, str]) -> str:
+    return ",\n  ".join(f"'{k}' = '{v}'" for k, v in options.items())
+
+
+def kinesis_source_options(config: AppConfig) -> dict[str, str]:
+    stream = config.stream
+    options = {
+        "connector": "kinesis",
+        "stream.arn": stream.stream_arn,
+        "aws.region": stream.region,
+        "source.init.position": stream.init_position,
+        "format": "raw",
+    }
+    if stream.endpoint:
+        options["aws.endpoint"] = stream.endpoint
+    if stream.trust_all_certificates:
+        options["aws.trust.all.certificates"] = "true"
+    return options
+
+
+def file_source_options(path: str) -> dict[str, str]:
+    """A bounded file of JSON lines read exactly like the stream (benchmarks and tests)."""
+    return {"connector": "filesystem", "path": path, "format": "raw"}
+
+
+def country_tier_sql(column: str = "country") -> str:
+    tier1 = ", ".join(f"'{c}'" for c in sorted(rules.TIER_1))
+    tier2 = ", ".join(f"'{c}'" for c in sorted(rules.TIER_2))
+    return f"CASE WHEN {column} IN ({tier1}) THEN 1 WHEN {column} IN ({tier2}) THEN 2 ELSE 3 END"
+
+
+def segment_key_sql(columns: tuple[str, ...]) -> str:
+    """SQL twin of rules.segment_key: the columns as strings joined by the separator."""
+    return f" || '{rules.KEY_SEPARATOR}' || ".join(f"CAST({c} AS STRING)" for c in columns)
+
+
+def _partition_columns(ts: str) -> str:
+    return (
+        f"DATE_FORMAT({ts}, 'yyyy') AS `year`, DATE_FORMAT({ts}, 'MM') AS `month`, "
+        f"DATE_FORMAT({ts}, 'dd') AS `day`, DATE_FORMAT({ts}, 'HH') AS `hour`"
+    )
+
+
+def _prime_time(hour: str) -> str:
+    return f"{hour} BETWEEN {rules.PRIME_TIME_HOURS.start} AND {rules.PRIME_TIME_HOURS.stop - 1}"
+
+
+def _iso_day_of_week(ts: str) -> str:
+    # DAYOFWEEK is 1 = Sunday .. 7 = Saturday; ISO is 1 = Monday .. 7 = Sunday.
+    return f"MOD(DAYOFWEEK({ts}) + 5, 7) + 1"
+
+
+@udf(result_type=DataTypes.DOUBLE())
+def floor_from_cpm(predicted_cpm_eur: float, data_points: int, prime_time: bool, premium: bool) -> float:
+    return rules.floor_price(predicted_cpm_eur, data_points, prime_time, premium)
+
+
+def register_tables(t_env: TableEnvironment, config: AppConfig, source_options: dict[str, str]) -> None:
+    lateness_s = f"{config.job.lateness_ms / 1000:.3f}"
+    t_env.execute_sql(
+        render_ddl(
+            "auction_stream",
+            event_time_expr=validation.event_time_sql(),
+            lateness_seconds=lateness_s,
+            source_options=with_options(source_options),
+        )
+    )
+    lake = config.lake.path
+    for name in ("raw_events", "raw_errors", "segment_features", "floors_parquet"):
+        t_env.execute_sql(render_ddl(name, lake_path=lake))
+    endpoint = f"'aws.endpoint' = '{config.floors.endpoint}'," if config.floors.endpoint else ""
+    t_env.execute_sql(
+        render_ddl(
+            "floors_dynamodb",
+            floors_table=config.floors.table_name,
+            floors_region=config.floors.region,
+            floors_endpoint_option=endpoint,
+        )
+    )
+
+
+def register_views(t_env: TableEnvironment, config: AppConfig) -> None:
+    typed = ",\n    ".join(validation.typed_columns_sql())
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW checked_events AS
+SELECT payload, proc_time, event_time,
+    {validation.reject_reason_sql()} AS reject_reason,
+    {typed}
+FROM auction_stream""")
+
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW accepted_events AS
+SELECT *,
+    {country_tier_sql()} AS country_tier,
+    HOUR(event_time) AS hour_of_day,
+    {_iso_day_of_week("event_time")} AS day_of_week
+FROM checked_events WHERE reject_reason IS NULL""")
+
+    # Producers retry, so the stream repeats impressions: keep the first seen.
+    # Proctime order keeps the result append-only; state is bounded by table.exec.state.ttl.
+    t_env.execute_sql("""
+CREATE TEMPORARY VIEW deduped_events AS
+SELECT * FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY impression_id ORDER BY proc_time ASC) AS occurrence
+  FROM accepted_events
+) WHERE occurrence = 1""")
+
+    window_s = config.job.window_ms // 1000
+    aggregates = """
+    COUNT(*) AS auctions,
+    SUM(CASE WHEN filled THEN 1 ELSE 0 END) AS fills,
+    SUM(CASE WHEN filled THEN cpm_eur ELSE 0 END) AS sum_cpm_eur,
+    AVG(CASE WHEN filled THEN cpm_eur END) AS mean_cpm_eur,
+    AVG(CAST(bid_count AS DOUBLE)) AS mean_bid_count,
+    AVG(floor_price_eur) AS mean_floor_price_eur,
+    AVG(top_bid_eur) AS mean_top_bid_eur,
+    AVG(user_engagement_score) AS mean_user_engagement_score,
+    AVG(device_performance_score) AS mean_device_performance_score,
+    AVG(historical_ctr_avg) AS mean_historical_ctr_avg,
+    AVG(CASE WHEN inventory_type = 'premium' THEN 1.0 ELSE 0.0 END) AS premium_share"""
+    levels = {level: segment_key_sql(columns) for level, columns in rules.SEGMENT_KEY_FIELDS.items()}
+    per_level = [
+        f"""SELECT '{level}' AS level, {key} AS segment_key, window_start, window_end,{aggregates}
+  FROM TABLE(TUMBLE(TABLE deduped_events, DESCRIPTOR(event_time), INTERVAL '{window_s}' SECOND))
+  GROUP BY {key}, window_start, window_end"""
+        for level, key in levels.items()
+    ]
+    t_env.execute_sql(
+        "CREATE TEMPORARY VIEW segment_windows AS\n" + "\nUNION ALL\n".join(per_level)
+    )
+
+    prime = _prime_time("HOUR(window_start)")
+    ttl_s = config.job.window_ms * config.job.floor_ttl_windows // 1000
+    t_env.create_temporary_function("floor_from_cpm", floor_from_cpm)
+    # Segments with no fill in the window have no clearing price: no new floor;
+    # the previous one expires and readers fall back.
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW floors AS
+SELECT level, segment_key,
+    floor_from_cpm(mean_cpm_eur, auctions, {prime}, premium_share >= 0.5) AS floor_eur,
+    mean_cpm_eur AS predicted_cpm_eur,
+    '{PROVISIONAL_MODEL_VERSION}' AS model_version,
+    window_start, window_end,
+    auctions AS data_points,
+    UNIX_TIMESTAMP(DATE_FORMAT(window_end, 'yyyy-MM-dd HH:mm:ss')) + {ttl_s} AS expires_at
+FROM segment_windows WHERE fills > 0""")
+
+
+def build_statement_set(t_env: TableEnvironment, config: AppConfig, source_options: dict[str, str]) -> StatementSet:
+    register_tables(t_env, config, source_options)
+    register_views(t_env, config)
+    iso = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"
+    statements = t_env.create_statement_set()
+    statements.add_insert_sql(f"""
+INSERT INTO raw_errors
+SELECT reject_reason, payload, CAST(proc_time AS TIMESTAMP(3)), {_partition_columns("proc_time")}
+FROM checked_events WHERE reject_reason IS NOT NULL""")
+    statements.add_insert_sql(f"""
+INSERT INTO raw_events
+SELECT impression_id, event_time, country, country_tier, device_category, format, inventory_type,
+    domain, ad_unit, bidder, demand_channel, user_engagement_score, device_performance_score,
+    historical_ctr_avg, floor_price_eur, bid_count, top_bid_eur, second_bid_eur, filled, cpm_eur,
+    hour_of_day, day_of_week, day_of_week >= 6, {_prime_time("hour_of_day")}, country_tier = 1,
+    {_partition_columns("event_time")}
+FROM accepted_events""")
+    statements.add_insert_sql(f"""
+INSERT INTO segment_features
+SELECT level, segment_key, window_start, window_end, auctions, fills,
+    CAST(fills AS DOUBLE) / auctions, sum_cpm_eur, mean_cpm_eur, mean_bid_count, mean_floor_price_eur,
+    mean_top_bid_eur, mean_user_engagement_score, mean_device_performance_score, mean_historical_ctr_avg,
+    premium_share, HOUR(window_start), {_iso_day_of_week("window_start")},
+    {_iso_day_of_week("window_start")} >= 6, {_prime_time("HOUR(window_start)")},
+    {_partition_columns("window_start")}
+FROM segment_windows""")
+    statements.add_insert_sql(f"""
+INSERT INTO floors_dynamodb
+SELECT level, segment_key, floor_eur, predicted_cpm_eur, model_version,
+    DATE_FORMAT(window_start, '{iso}'), DATE_FORMAT(window_end, '{iso}'), data_points, expires_at
+FROM floors""")
+    statements.add_insert_sql(f"""
+INSERT INTO floors_parquet
+SELECT level, segment_key, floor_eur, predicted_cpm_eur, model_version, window_start, window_end,
+    data_points, expires_at, {_partition_columns("window_start")}
+FROM floors""")
+    return statements

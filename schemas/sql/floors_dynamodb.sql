@@ -1,0 +1,20 @@
+-- The floor lookup table the ad server reads by (level, segment_key).
+-- Upsert: a replayed window rewrites the same item. Keys: see floors_table.json.
+CREATE TABLE floors_dynamodb (
+  level STRING,
+  segment_key STRING,
+  floor_eur DOUBLE,
+  predicted_cpm_eur DOUBLE,
+  model_version STRING,
+  window_start STRING,
+  window_end STRING,
+  data_points BIGINT,
+  expires_at BIGINT,
+  PRIMARY KEY (level, segment_key) NOT ENFORCED
+) WITH (
+  'connector' = 'dynamodb',
+  'table-name' = '${floors_table}',
+  'aws.region' = '${floors_region}',
+  ${floors_endpoint_option}
+  'sink.batch.max-size' = '25'
+)

@@ -1,0 +1,18 @@
+-- Floors as emitted, for audit and the A/B replay: outputs/predictions/real_time/
+CREATE TABLE floors_parquet (
+  level STRING,
+  segment_key STRING,
+  floor_eur DOUBLE,
+  predicted_cpm_eur DOUBLE,
+  model_version STRING,
+  window_start TIMESTAMP(3),
+  window_end TIMESTAMP(3),
+  data_points BIGINT,
+  expires_at BIGINT,
+  `year` STRING, `month` STRING, `day` STRING, `hour` STRING
+) PARTITIONED BY (`year`, `month`, `day`, `hour`) WITH (
+  'connector' = 'filesystem',
+  'path' = '${lake_path}/outputs/predictions/real_time',
+  'format' = 'parquet',
+  'sink.partition-commit.policy.kind' = 'success-file'
+)
