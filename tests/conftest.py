@@ -1,0 +1,49 @@
+"""Shared fixtures: the real stand-ins, and a fresh job configuration per test."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flink_jobs.config import LOCAL_PROPERTIES, AppConfig, load_config
+from local_kinesis import resources, standins
+
+
+@pytest.fixture(scope="session")
+def running_standins() -> Iterator[None]:
+    """kinesis-local and moto_server on loopback for the whole session (reused if already up)."""
+    with standins.running_standins(stop_on_exit=True):
+        yield
+
+
+def write_properties(path: Path, overrides: dict[str, dict[str, str]]) -> Path:
+    """The local application properties with some values replaced, as a new file."""
+    groups = json.loads(LOCAL_PROPERTIES.read_text(encoding="utf-8"))
+    for group in groups:
+        group["PropertyMap"].update(overrides.get(group["PropertyGroupId"], {}))
+    path.write_text(json.dumps(groups, indent=2), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def job_config(tmp_path: Path, running_standins: None) -> AppConfig:
+    """A config with its own stream, table and lake folder, and the resources created."""
+    suffix = uuid.uuid4().hex[:8]
+    arn = load_config().stream.stream_arn.rsplit("/", 1)[0] + f"/auctions-{suffix}"
+    props = write_properties(
+        tmp_path / "application_properties.json",
+        {
+            "AuctionStream": {"stream.arn": arn, "shard.count": "4", "source.init.position": "TRIM_HORIZON"},
+            "DataLake": {"path": (tmp_path / "lake").as_uri(), "bucket": f"lake-{suffix}"},
+            "FloorsTable": {"table.name": f"floors-{suffix}"},
+            "Job": {"window.size": "10 s", "watermark.lateness": "5 s", "checkpoint.interval": "2 s",
+                    "source.idle.timeout": "2 s", "parallelism": "2"},
+        },
+    )
+    config = load_config(props)
+    resources.create_all(config)
+    return config
