@@ -1,0 +1,241 @@
+package com.ssmas.yield.connectors.kinesis;
+
+import com.ssmas.yield.connectors.kinesis.KinesisEnumeratorState.ShardEntry;
+import com.ssmas.yield.connectors.kinesis.KinesisEnumeratorState.ShardStatus;
+
+import org.apache.flink.api.connector.source.SourceEvent;
+import org.apache.flink.api.connector.source.SplitEnumerator;
+import org.apache.flink.api.connector.source.SplitEnumeratorContext;
+import org.apache.flink.api.connector.source.SplitsAssignment;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import software.amazon.awssdk.services.kinesis.KinesisClient;
+import software.amazon.awssdk.services.kinesis.model.AccessDeniedException;
+import software.amazon.awssdk.services.kinesis.model.ListShardsRequest;
+import software.amazon.awssdk.services.kinesis.model.ListShardsResponse;
+import software.amazon.awssdk.services.kinesis.model.ResourceNotFoundException;
+import software.amazon.awssdk.services.kinesis.model.Shard;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Discovers shards with ListShards (StreamARN, paginated; no ShardFilter so that emulators that
+ * ignore it behave the same), and assigns each shard to reader {@code hash(shardId) mod parallelism}
+ * once all its parents are finished (or no longer listed, i.e. expired past retention).
+ */
+public class KinesisShardEnumerator
+        implements SplitEnumerator<KinesisShardSplit, KinesisEnumeratorState> {
+
+    private static final Logger LOG = LoggerFactory.getLogger(KinesisShardEnumerator.class);
+
+    private final SplitEnumeratorContext<KinesisShardSplit> context;
+    private final KinesisSourceSettings settings;
+    private final Map<String, ShardEntry> shards;
+    private boolean initialDiscoveryDone;
+    private final long startTimeMillis = System.currentTimeMillis();
+    private KinesisClient client;
+
+    public KinesisShardEnumerator(
+            SplitEnumeratorContext<KinesisShardSplit> context,
+            KinesisSourceSettings settings,
+            KinesisEnumeratorState restored) {
+        this.context = context;
+        this.settings = settings;
+        this.shards = new LinkedHashMap<>();
+        if (restored != null) {
+            shards.putAll(restored.getShards());
+            this.initialDiscoveryDone = restored.isInitialDiscoveryDone();
+            LOG.info("Restored Kinesis enumerator state: {}", restored);
+        }
+    }
+
+    @Override
+    public void start() {
+        client = settings.getAws().createKinesisClient(2);
+        context.callAsync(
+                this::listShards, this::onShardsListed, 0L, settings.getDiscoveryIntervalMs());
+    }
+
+    private List<Shard> listShards() {
+        List<Shard> all = new ArrayList<>();
+        String nextToken = null;
+        do {
+            ListShardsRequest.Builder request = ListShardsRequest.builder();
+            if (nextToken == null) {
+                request.streamARN(settings.getStreamArn());
+            } else {
+                // with NextToken the stream must not be named again (API rule)
+                request.nextToken(nextToken);
+            }
+            ListShardsResponse response = client.listShards(request.build());
+            all.addAll(response.shards());
+            nextToken = response.nextToken();
+        } while (nextToken != null);
+        return all;
+    }
+
+    private void onShardsListed(List<Shard> listed, Throwable error) {
+        if (error != null) {
+            if (error instanceof ResourceNotFoundException
+                    || error instanceof AccessDeniedException) {
+                throw new RuntimeException(
+                        "Cannot list the shards of " + settings.getStreamArn(), error);
+            }
+            LOG.warn("Shard discovery for {} failed; retrying.", settings.getStreamArn(), error);
+            return;
+        }
+        Set<String> listedIds = new HashSet<>();
+        boolean initial = !initialDiscoveryDone;
+        for (Shard shard : listed) {
+            listedIds.add(shard.shardId());
+            if (shards.containsKey(shard.shardId())) {
+                continue;
+            }
+            List<String> parents = new ArrayList<>(2);
+            if (shard.parentShardId() != null) {
+                parents.add(shard.parentShardId());
+            }
+            if (shard.adjacentParentShardId() != null) {
+                parents.add(shard.adjacentParentShardId());
+            }
+            boolean closed =
+                    shard.sequenceNumberRange() != null
+                            && shard.sequenceNumberRange().endingSequenceNumber() != null;
+            StartingPosition start;
+            ShardStatus status = ShardStatus.UNASSIGNED;
+            if (!initial) {
+                // shards created after the job started (reshard children): read all of them
+                start = StartingPosition.trimHorizon();
+            } else {
+                switch (settings.getInitialPosition()) {
+                    case TRIM_HORIZON:
+                        start = StartingPosition.trimHorizon();
+                        break;
+                    case AT_TIMESTAMP:
+                        start = StartingPosition.atTimestamp(settings.getInitialTimestampMillis());
+                        break;
+                    case LATEST:
+                    default:
+                        // LATEST is pinned to the job's start time so that a restore before the
+                        // first record does not skip the records that arrived in between.
+                        start = StartingPosition.atTimestamp(startTimeMillis);
+                        if (closed) {
+                            status = ShardStatus.FINISHED;
+                        }
+                        break;
+                }
+            }
+            KinesisShardSplit split =
+                    new KinesisShardSplit(
+                            settings.getStreamArn(), shard.shardId(), parents, start, false);
+            shards.put(shard.shardId(), new ShardEntry(split, status));
+            LOG.info("Discovered shard {} ({}, {})", shard.shardId(), status, start);
+        }
+        // forget finished shards that are no longer listed (expired past the retention period)
+        shards.entrySet()
+                .removeIf(
+                        e ->
+                                e.getValue().getStatus() == ShardStatus.FINISHED
+                                        && !listedIds.contains(e.getKey()));
+        initialDiscoveryDone = true;
+        assignPendingSplits();
+    }
+
+    private boolean parentsDone(KinesisShardSplit split) {
+        for (String parent : split.getParentShardIds()) {
+            ShardEntry entry = shards.get(parent);
+            if (entry != null && entry.getStatus() != ShardStatus.FINISHED) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    static int ownerOf(String shardId, int parallelism) {
+        return Math.floorMod(shardId.hashCode(), parallelism);
+    }
+
+    private void assignPendingSplits() {
+        int parallelism = context.currentParallelism();
+        Map<Integer, List<KinesisShardSplit>> assignment = new HashMap<>();
+        for (Map.Entry<String, ShardEntry> e : shards.entrySet()) {
+            ShardEntry entry = e.getValue();
+            if (entry.getStatus() != ShardStatus.UNASSIGNED || !parentsDone(entry.getSplit())) {
+                continue;
+            }
+            int owner = ownerOf(e.getKey(), parallelism);
+            if (!context.registeredReaders().containsKey(owner)) {
+                continue;
+            }
+            assignment.computeIfAbsent(owner, k -> new ArrayList<>()).add(entry.getSplit());
+        }
+        if (assignment.isEmpty()) {
+            return;
+        }
+        for (List<KinesisShardSplit> splits : assignment.values()) {
+            for (KinesisShardSplit split : splits) {
+                shards.put(split.getShardId(), new ShardEntry(split, ShardStatus.ASSIGNED));
+            }
+        }
+        LOG.info("Assigning Kinesis shards: {}", assignment);
+        context.assignSplits(new SplitsAssignment<>(assignment));
+    }
+
+    @Override
+    public void handleSourceEvent(int subtaskId, SourceEvent sourceEvent) {
+        if (sourceEvent instanceof SplitsFinishedEvent) {
+            for (String shardId : ((SplitsFinishedEvent) sourceEvent).getFinishedShardIds()) {
+                ShardEntry entry = shards.get(shardId);
+                if (entry != null && entry.getStatus() != ShardStatus.FINISHED) {
+                    shards.put(shardId, new ShardEntry(entry.getSplit(), ShardStatus.FINISHED));
+                    LOG.info("Shard {} finished (reported by subtask {})", shardId, subtaskId);
+                }
+            }
+            assignPendingSplits();
+        }
+    }
+
+    @Override
+    public void handleSplitRequest(int subtaskId, String requesterHostname) {
+        // splits are pushed, not pulled
+    }
+
+    @Override
+    public void addSplitsBack(List<KinesisShardSplit> splits, int subtaskId) {
+        for (KinesisShardSplit split : splits) {
+            ShardEntry entry = shards.get(split.getShardId());
+            if (entry != null && entry.getStatus() == ShardStatus.FINISHED) {
+                continue;
+            }
+            shards.put(split.getShardId(), new ShardEntry(split, ShardStatus.UNASSIGNED));
+        }
+        LOG.info("Splits returned by failed subtask {}: {}", subtaskId, splits);
+        assignPendingSplits();
+    }
+
+    @Override
+    public void addReader(int subtaskId) {
+        assignPendingSplits();
+    }
+
+    @Override
+    public KinesisEnumeratorState snapshotState(long checkpointId) {
+        return new KinesisEnumeratorState(shards, initialDiscoveryDone);
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (client != null) {
+            client.close();
+        }
+    }
+}
