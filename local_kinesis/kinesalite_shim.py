@@ -5,9 +5,11 @@ answers ``Value null at 'streamName'``. The Flink source (Java SDK v2) sends onl
 This shim takes each request (Kinesis JSON protocol ``application/x-amz-json-1.1`` or
 CBOR ``application/x-amz-cbor-1.1``, which the Java SDK uses unless CBOR is disabled),
 rewrites ``StreamARN`` into ``StreamName`` (and a ListShards ``ShardFilter`` of type
-AFTER_SHARD_ID into ``ExclusiveStartShardId``), re-encodes it in the same content type
-and forwards it. Responses pass through unchanged. The SigV4 signature no longer matches
-the body, which is fine: kinesalite does not verify signatures.
+AFTER_SHARD_ID into ``ExclusiveStartShardId``) and forwards it as JSON. JSON responses
+pass through unchanged; for CBOR clients the JSON answer is translated back to CBOR
+(blobs as byte strings, timestamps as tag 1 + epoch milliseconds, as AWS does), because
+kinesalite's own CBOR path mangles both. The SigV4 signature no longer matches the body,
+which is fine: kinesalite does not verify signatures.
 
 Run::
 
@@ -19,6 +21,7 @@ stdlib only.
 from __future__ import annotations
 
 import argparse
+import base64
 import http.client
 import json
 import signal
@@ -209,23 +212,66 @@ def rewrite_request(body: dict[str, Any]) -> bool:
     return changed
 
 
-def rewrite_body(body: bytes, content_type: str) -> bytes:
-    """Decode, rewrite and re-encode a request body; anything unparseable passes unchanged."""
-    if not body:
-        return body
+def _cbor_to_json_value(value: Any) -> Any:
+    """CBOR request values -> the JSON protocol's: blobs as base64, tag(1) epoch millis as seconds."""
+    if isinstance(value, CborTag):
+        if value.tag == 1 and isinstance(value.value, (int, float)):
+            return value.value / 1000.0  # AWS CBOR timestamps are epoch MILLIS, JSON ones seconds
+        return _cbor_to_json_value(value.value)
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dict):
+        return {k: _cbor_to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cbor_to_json_value(v) for v in value]
+    return value
+
+
+def _json_to_cbor_value(value: Any, key: str = "") -> Any:
+    """kinesalite's JSON answer -> what a CBOR client expects: Data as bytes, *Timestamp as tag(1) millis."""
+    if isinstance(value, dict):
+        return {k: _json_to_cbor_value(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_to_cbor_value(v, key) for v in value]
+    if key == "Data" and isinstance(value, str):
+        return base64.b64decode(value)
+    if key.endswith("Timestamp") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return CborTag(1, round(value * 1000))
+    return value
+
+
+def rewrite_body(body: bytes, content_type: str) -> tuple[bytes, bool]:
+    """Rewrite a request body for kinesalite; returns (JSON body to forward, client spoke CBOR).
+
+    kinesalite's own CBOR path is unusable (it stores CBOR blobs as serialized Buffers and
+    writes timestamps as seconds), so CBOR requests are translated to JSON here and the
+    answer back to CBOR in ``cbor_response``. Unparseable bodies pass unchanged.
+    """
     ctype = content_type.split(";")[0].strip().lower()
+    if not body:
+        return body, ctype == CBOR_TYPE
     try:
         if ctype == CBOR_TYPE:
-            data = cbor_loads(body)
-            if isinstance(data, dict) and rewrite_request(data):
-                return cbor_dumps(data)
-        elif ctype in (JSON_TYPE, "application/json"):
+            data = _cbor_to_json_value(cbor_loads(body))
+            if isinstance(data, dict):
+                rewrite_request(data)
+            return json.dumps(data, separators=(",", ":")).encode("utf-8"), True
+        if ctype in (JSON_TYPE, "application/json"):
             data = json.loads(body)
             if isinstance(data, dict) and rewrite_request(data):
-                return json.dumps(data, separators=(",", ":")).encode("utf-8")
+                return json.dumps(data, separators=(",", ":")).encode("utf-8"), False
     except (ValueError, CborError, UnicodeDecodeError):
         pass  # let kinesalite produce its own SerializationException
-    return body
+    return body, False
+
+
+def cbor_response(payload: bytes) -> bytes | None:
+    """kinesalite's JSON response as CBOR; None if it is not JSON (e.g. an XML 403)."""
+    try:
+        data = json.loads(payload) if payload else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return cbor_dumps(_json_to_cbor_value(data)) if data is not None else b""
 
 
 # --------------------------------------------------------------------------- the server
@@ -270,8 +316,11 @@ class ShimHandler(BaseHTTPRequestHandler):
     def _forward(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        body = rewrite_body(body, self.headers.get("Content-Type", ""))
+        body, cbor = rewrite_body(body, self.headers.get("Content-Type", ""))
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _SKIP_REQUEST_HEADERS}
+        if cbor:
+            headers = {k: v for k, v in headers.items() if k.lower() not in ("content-type", "accept")}
+            headers["Content-Type"] = JSON_TYPE
         headers["Content-Length"] = str(len(body))
         headers["Host"] = f"{self.server.upstream_host}:{self.server.upstream_port}"
         for attempt in (1, 2):
@@ -287,10 +336,18 @@ class ShimHandler(BaseHTTPRequestHandler):
                 if attempt == 2:
                     self.send_error(502, f"kinesalite unreachable: {err}")
                     return
+        skip = set(_SKIP_RESPONSE_HEADERS)
+        if cbor:
+            converted = cbor_response(payload)
+            if converted is not None:
+                payload = converted
+                skip |= {"content-type", "x-amz-crc32"}  # both describe the JSON body
         self.send_response(resp.status, resp.reason)
         for key, value in resp.getheaders():
-            if key.lower() not in _SKIP_RESPONSE_HEADERS:
+            if key.lower() not in skip:
                 self.send_header(key, value)
+        if cbor and "content-type" in skip:
+            self.send_header("Content-Type", CBOR_TYPE)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if self.command != "HEAD":
@@ -307,7 +364,9 @@ def serve(listen: str, upstream: str) -> ShimServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_kinesis.kinesalite_shim", description="StreamARN shim for kinesalite")
+    parser = argparse.ArgumentParser(
+        prog="python -m local_kinesis.kinesalite_shim", description="StreamARN shim for kinesalite"
+    )
     parser.add_argument("--listen", default="127.0.0.1:4570")
     parser.add_argument("--upstream", default="http://127.0.0.1:4569")
     args = parser.parse_args(argv)

@@ -95,9 +95,7 @@ def wait_stream_active(client: Any, stream_name: str, timeout_s: float = 30.0) -
         if summary["StreamStatus"] == "ACTIVE":
             return summary
         if time.monotonic() > deadline:
-            raise ResourceError(
-                f"stream {stream_name} still {summary['StreamStatus']} after {timeout_s:.0f} s"
-            )
+            raise ResourceError(f"stream {stream_name} still {summary['StreamStatus']} after {timeout_s:.0f} s")
         time.sleep(0.1)
 
 
@@ -172,7 +170,9 @@ def floors_table_params(table_name: str, schema_path: Path = FLOORS_TABLE_SCHEMA
     return params, ttl_attribute
 
 
-def create_table(client: Any, params: dict[str, Any], ttl_attribute: str | None, timeout_s: float = 30.0) -> dict[str, Any]:
+def create_table(
+    client: Any, params: dict[str, Any], ttl_attribute: str | None, timeout_s: float = 30.0
+) -> dict[str, Any]:
     """Create the table unless it exists (with the same key schema); enable TTL if asked."""
     name = params["TableName"]
     try:

@@ -431,7 +431,7 @@ def start_one(name: str, timeout_s: float | None = None) -> Status:
     if _port_open(HOST, spec.ports[0]):
         ok, detail = _healthy(spec)
         if ok:
-            print(f"{name}: something healthy already answers on {spec.endpoint} (not started by us), reusing", flush=True)
+            print(f"{name}: a healthy {name} already answers on {spec.endpoint} (not ours), reusing", flush=True)
             return Status(name, spec.endpoint, None, True, "reused (foreign)", str(log))
         raise StandInError(
             f"{name}: port {spec.ports[0]} is taken by something that does not answer as {name} ({detail}); "
@@ -451,7 +451,13 @@ def start_one(name: str, timeout_s: float | None = None) -> Status:
         out.flush()
         # Own session = own process group, so stop() can kill the whole tree (npm/node children).
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     pid_path(name).write_text(f"{proc.pid}\n{' '.join(cmd)}\n")
 
@@ -460,9 +466,7 @@ def start_one(name: str, timeout_s: float | None = None) -> Status:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pid_path(name).unlink(missing_ok=True)
-            raise StandInError(
-                f"{name} exited with code {proc.returncode} during start; see {log}:\n{_tail(log)}"
-            )
+            raise StandInError(f"{name} exited with code {proc.returncode} during start; see {log}:\n{_tail(log)}")
         if _port_open(HOST, spec.ports[0]):
             ok, detail = _healthy(spec)
             if ok:
@@ -518,18 +522,18 @@ def stop_one(name: str) -> bool:
 
 def start(names: Sequence[str] | None = None, *, with_kinesalite: bool = False) -> dict[str, Status]:
     """Start the given stand-ins (default: kinesis-local + moto, plus kinesalite + shim if asked)."""
-    names = tuple(names) if names else selected(with_kinesalite)
+    names = selected(with_kinesalite) if names is None else tuple(names)
     return {name: start_one(name) for name in names}
 
 
 def stop(names: Sequence[str] | None = None) -> list[str]:
-    """Stop stand-ins we started, in reverse start order. Default: all of them."""
-    names = tuple(names) if names else tuple(STANDINS)
+    """Stop stand-ins we started, in reverse start order. None: all of them; []: none."""
+    names = tuple(STANDINS) if names is None else tuple(names)
     return [name for name in reversed(names) if stop_one(name)]
 
 
 def statuses(names: Sequence[str] | None = None, *, with_kinesalite: bool = False) -> dict[str, Status]:
-    names = tuple(names) if names else selected(with_kinesalite)
+    names = selected(with_kinesalite) if names is None else tuple(names)
     return {name: status(name) for name in names}
 
 
