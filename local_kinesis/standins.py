@@ -150,9 +150,10 @@ def warn_if_wildcard(name: str, ports: Sequence[int]) -> list[str]:
     for port in ports:
         wild = [a for a in listening_addresses(port) if a in ("0.0.0.0", "::")]
         if wild:
+            shown = f"[{wild[0]}]" if ":" in wild[0] else wild[0]
             msg = (
-                f"WARNING: {name} listens on {wild[0]}:{port} (all interfaces), not {HOST}: "
-                "it has no bind option; keep this machine's firewall closed on that port"
+                f"WARNING: {name} listens on {shown}:{port} (all interfaces), not {HOST}: it has no bind "
+                f"option and the loopback preload is off or failed; keep the firewall closed on {port}"
             )
             print(msg, file=sys.stderr, flush=True)
             warnings.append(msg)
