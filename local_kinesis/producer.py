@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import random
 import sys
@@ -65,8 +66,15 @@ class ProduceStats:
 
 def impression_id_key(record: bytes) -> str:
     """Partition key = the event's impression_id: spreads evenly, and a re-sent duplicate
-    lands on the same shard as its original."""
-    return str(json.loads(record)["impression_id"])
+    lands on the same shard as its original. A record that is not an event with an id
+    (malformed input is produced on purpose, to test rejection) is keyed by its digest."""
+    try:
+        event = json.loads(record)
+        if isinstance(event, dict) and isinstance(event.get("impression_id"), str) and event["impression_id"]:
+            return event["impression_id"][:256]
+    except ValueError:
+        pass
+    return hashlib.sha256(record).hexdigest()
 
 
 class TokenBucket:
