@@ -129,7 +129,7 @@ FROM auction_stream""")
 CREATE TEMPORARY VIEW accepted_events AS
 SELECT *,
     {country_tier_sql()} AS country_tier,
-    HOUR(event_time) AS hour_of_day,
+    CAST(HOUR(event_time) AS INT) AS hour_of_day,
     {_iso_day_of_week("event_time")} AS day_of_week
 FROM checked_events WHERE reject_reason IS NULL""")
 
@@ -205,7 +205,7 @@ INSERT INTO segment_features
 SELECT level, segment_key, window_start, window_end, auctions, fills,
     CAST(fills AS DOUBLE) / auctions, sum_cpm_eur, mean_cpm_eur, mean_bid_count, mean_floor_price_eur,
     mean_top_bid_eur, mean_user_engagement_score, mean_device_performance_score, mean_historical_ctr_avg,
-    premium_share, HOUR(window_start), {_iso_day_of_week("window_start")},
+    premium_share, CAST(HOUR(window_start) AS INT), {_iso_day_of_week("window_start")},
     {_iso_day_of_week("window_start")} >= 6, {_prime_time("HOUR(window_start)")},
     {_partition_columns("window_start")}
 FROM segment_windows""")

@@ -13,7 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from py4j.protocol import Py4JJavaError
 from pyflink.common import JobStatus
+from pyflink.common.completable_future import CompletableFuture
+from pyflink.java_gateway import get_gateway
 from pyflink.table import TableResult
 
 from flink_jobs.config import AppConfig
@@ -54,8 +57,11 @@ class RunningJob:
 
     def drain(self, timeout_s: float = 120.0) -> str:
         """Stop with a savepoint after advancing event time to the end: all windows fire."""
-        client = self.result.get_job_client()
-        future = client.stop_with_savepoint(True, self.savepoint_dir.as_uri())
+        # PyFlink 2.2's JobClient.stop_with_savepoint calls a Java signature that no longer
+        # exists (it lacks the format type), so call the Java client directly.
+        j_client = self.result.get_job_client()._j_job_client
+        canonical = get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
+        future = CompletableFuture(j_client.stopWithSavepoint(True, self.savepoint_dir.as_uri(), canonical), str)
         deadline = time.monotonic() + timeout_s
         while not future.done():
             if time.monotonic() > deadline:
@@ -66,8 +72,13 @@ class RunningJob:
         return path
 
     def cancel(self) -> None:
-        if self.status() not in _FINAL:
-            self.result.get_job_client().cancel().result()
+        """Cancel if still running; a no-op once the job (and its mini cluster) has ended."""
+        try:
+            if self.status() not in _FINAL:
+                self.result.get_job_client().cancel().result()
+        except Py4JJavaError as err:
+            if "shut down" not in str(err.java_exception):
+                raise
 
 
 def start_job(config: AppConfig, source_options: dict[str, str], work_dir: Path) -> RunningJob:

@@ -13,9 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from udfs import rules
+
+# Tiers 1 and 2 are the rule's own lists; tier 3 is "everything else": a sample of it here.
 TIER_COUNTRIES: dict[int, tuple[str, ...]] = {
-    1: ("ES", "FR", "DE", "IT", "GB", "US"),
-    2: ("PT", "NL", "BE", "CH", "AT", "SE"),
+    1: tuple(sorted(rules.TIER_1)),
+    2: tuple(sorted(rules.TIER_2)),
     3: ("MX", "AR", "CO", "CL", "BR", "PL", "IE", "DK", "MA", "JP"),
 }
 TIER_SHARE = (0.62, 0.18, 0.20)
@@ -53,15 +56,7 @@ DEVICE_CPM = np.array([0.9, 1.0, 1.2])
 FORMAT_CPM = np.array([1.0, 3.2, 1.4, 2.1])
 INVENTORY_CPM = np.array([1.6, 1.0, 0.55])
 MAX_BIDS = 12
-STATIC_FLOOR_EUR = 2.00
 DEFAULT_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # fixed: determinism needs a fixed clock
-
-
-def country_tier(country: str) -> int:
-    for tier, countries in TIER_COUNTRIES.items():
-        if country in countries:
-            return tier
-    return 3
 
 
 def _countries() -> tuple[list[str], np.ndarray]:
@@ -108,7 +103,7 @@ def generate_events(
 
     names, country_p = _countries()
     country_ix = rng.choice(len(names), size=count, p=country_p)
-    tiers = np.array([country_tier(c) for c in names])[country_ix]
+    tiers = np.array([rules.country_tier(c) for c in names])[country_ix]
     device_ix = rng.choice(len(DEVICES), size=count, p=DEVICE_P)
     format_ix = rng.choice(len(FORMATS), size=count, p=FORMAT_P)
     inventory_ix = rng.choice(len(INVENTORY), size=count, p=INVENTORY_P)
@@ -144,7 +139,7 @@ def generate_events(
     second = np.round(bids[:, 1], 4)
 
     dynamic_floor = np.clip(np.round(base * rng.uniform(0.5, 1.1, count), 2), 0.5, 10.0)
-    floor = np.where(rng.random(count) < static_floor_share, STATIC_FLOOR_EUR, dynamic_floor)
+    floor = np.where(rng.random(count) < static_floor_share, rules.STATIC_FLOOR_EUR, dynamic_floor)
     filled = (bid_count > 0) & (top >= floor)
     cpm = np.where(bid_count >= 2, np.maximum(second, floor), floor)
 

@@ -41,7 +41,7 @@ def job_config(tmp_path: Path, running_standins: None) -> AppConfig:
             "DataLake": {"path": (tmp_path / "lake").as_uri(), "bucket": f"lake-{suffix}"},
             "FloorsTable": {"table.name": f"floors-{suffix}"},
             "Job": {"window.size": "10 s", "watermark.lateness": "5 s", "checkpoint.interval": "2 s",
-                    "source.idle.timeout": "2 s", "parallelism": "2"},
+                    "source.idle.timeout": "10 s", "parallelism": "2"},
         },
     )
     config = load_config(props)

@@ -18,10 +18,11 @@ from botocore.stub import Stubber
 
 from flink_jobs.config import AppConfig, load_config
 from local_kinesis import standins
-from local_kinesis.events import country_tier, encode, generate_events, with_duplicates
+from local_kinesis.events import encode, generate_events, with_duplicates
 from local_kinesis.kinesalite_shim import CBOR_TYPE, CborTag, cbor_dumps, cbor_loads, rewrite_body
 from local_kinesis.producer import MAX_BATCH_BYTES, ProduceError, _batches, produce, read_log
 from local_kinesis.resources import aws_client, create_all, create_stream
+from udfs import rules
 
 REPO = Path(__file__).resolve().parents[1]
 EVENT_SCHEMA = json.loads((REPO / "schemas" / "auction_event.schema.json").read_text())
@@ -393,7 +394,7 @@ def test_generator_matches_schema_and_auction_rules() -> None:
             assert e["cpm_eur"] == pytest.approx(expected, abs=1e-4)
         else:
             assert e["cpm_eur"] is None
-    tiers = {country_tier(e["country"]) for e in events}
+    tiers = {rules.country_tier(e["country"]) for e in events}
     assert tiers == {1, 2, 3}
     for field in ("device_category", "format", "inventory_type"):
         assert {e[field] for e in events} == set(EVENT_SCHEMA["properties"][field]["enum"])

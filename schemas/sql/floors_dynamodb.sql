@@ -16,5 +16,7 @@ CREATE TABLE floors_dynamodb (
   'table-name' = '${floors_table}',
   'aws.region' = '${floors_region}',
   ${floors_endpoint_option}
-  'sink.batch.max-size' = '25'
+  'sink.batch.max-size' = '25',
+  -- One request in flight: a retried write can never land after a newer floor for the same key.
+  'sink.requests.max-inflight' = '1'
 )

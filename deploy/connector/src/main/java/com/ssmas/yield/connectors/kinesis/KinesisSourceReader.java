@@ -1,10 +1,12 @@
 package com.ssmas.yield.connectors.kinesis;
 
+import org.apache.flink.api.connector.source.ReaderOutput;
 import org.apache.flink.api.connector.source.SourceReaderContext;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.connector.base.source.reader.RecordEmitter;
 import org.apache.flink.connector.base.source.reader.SingleThreadMultiplexSourceReaderBase;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitReader;
+import org.apache.flink.core.io.InputStatus;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -13,8 +15,10 @@ import software.amazon.awssdk.services.kinesis.model.Record;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Supplier;
 
 /**
@@ -33,6 +37,16 @@ public class KinesisSourceReader<T>
     private final Map<String, FinishedShard> finished = new LinkedHashMap<>();
 
     private final List<String> restoredFinishedToReport = new ArrayList<>();
+
+    /**
+     * Shards assigned but not yet registered as split outputs. The base class creates a split's
+     * watermark output only when its first records arrive, so until then a shard read later
+     * would not hold the watermark back, and a shard read first (a backlog, a catch-up after a
+     * restore) would push it past that shard's records. Registering every assigned shard at once
+     * makes the watermark the minimum over all of them; an empty shard still stops holding it
+     * back after the idle timeout.
+     */
+    private final Set<String> splitsWithoutOutput = new LinkedHashSet<>();
     private boolean started;
 
     private static final class FinishedShard {
@@ -84,8 +98,18 @@ public class KinesisSourceReader<T>
             }
         }
         if (!toRead.isEmpty()) {
+            toRead.forEach(split -> splitsWithoutOutput.add(split.splitId()));
             super.addSplits(toRead);
         }
+    }
+
+    @Override
+    public InputStatus pollNext(ReaderOutput<T> output) throws Exception {
+        if (!splitsWithoutOutput.isEmpty()) {
+            splitsWithoutOutput.forEach(output::createOutputForSplit);
+            splitsWithoutOutput.clear();
+        }
+        return super.pollNext(output);
     }
 
     @Override
