@@ -13,7 +13,7 @@ first looked at as JSON text (`JSON_QUERY ... WITH ARRAY WRAPPER` gives `["x"]`,
 and cast with TRY_CAST.
 
 Reasons are stable strings: OVERSIZED, NOT_JSON, NOT_AN_OBJECT,
-MISSING_FIELD:<f>, WRONG_TYPE:<f>, OUT_OF_RANGE:<f>, UNKNOWN_VALUE:<f>,
+MISSING_FIELD:<f> (absent or null), WRONG_TYPE:<f>, OUT_OF_RANGE:<f>, UNKNOWN_VALUE:<f>,
 BAD_EVENT_TIME. The first failing check wins, in schema order.
 """
 
@@ -36,7 +36,6 @@ _SQL_TYPES = {"string": "STRING", "number": "DOUBLE", "integer": "INT", "boolean
 class Field:
     name: str
     json_type: str  # string | number | integer | boolean
-    nullable: bool
     required: bool
     spec: dict
 
@@ -56,11 +55,10 @@ def fields(schema: dict | None = None) -> list[Field]:
     out = []
     for name, spec in schema["properties"].items():
         types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
-        nullable = "null" in types
         json_type = next(t for t in types if t != "null")
         if json_type not in _SQL_TYPES:
             raise ValueError(f"schema property {name}: type {json_type!r} is not supported by the SQL validation")
-        out.append(Field(name, json_type, nullable, name in required, spec))
+        out.append(Field(name, json_type, name in required, spec))
     return out
 
 
@@ -122,11 +120,18 @@ def _value_violation(field: Field) -> str | None:
 
 
 def event_time_sql() -> str:
-    """TIMESTAMP(3) of a well-formed event_time, NULL otherwise (e.g. month 13)."""
+    """TIMESTAMP(3) of a well-formed event_time, NULL otherwise.
+
+    TO_TIMESTAMP is lenient (2026-02-30 becomes 2026-02-28, 24:00 the next day), so the
+    parsed value must print back to the same seconds it was read from.
+    """
     text = _text("event_time")
+    spaced = f"REPLACE(REPLACE({text}, 'T', ' '), 'Z', '')"
+    parsed = f"TO_TIMESTAMP({spaced})"
     return (
         f"CASE WHEN REGEXP({text}, {_lit(EVENT_TIME_PATTERN)}) "
-        f"THEN TO_TIMESTAMP(REPLACE(REPLACE({text}, 'T', ' '), 'Z', '')) END"
+        f"AND DATE_FORMAT({parsed}, 'yyyy-MM-dd HH:mm:ss') = SUBSTRING({spaced} FROM 1 FOR 19) "
+        f"THEN {parsed} END"
     )
 
 
@@ -141,6 +146,7 @@ def reject_reason_sql(schema: dict | None = None) -> str:
     by_name = {f.name: f for f in fields(schema)}
     for field in by_name.values():
         name = field.name
+        # JSON_EXISTS is false for a JSON null too: a required null field is MISSING_FIELD.
         present = f"JSON_EXISTS(payload, '$.{name}')"
         is_null = f"{_wrapped(name)} IS NULL"
         condition = field.spec.get("x-required-when")
@@ -148,8 +154,6 @@ def reject_reason_sql(schema: dict | None = None) -> str:
             whens.append((f"NOT {present}", f"MISSING_FIELD:{name}"))
         if condition:
             whens.append((f"{value_sql(by_name[condition])} AND {is_null}", f"MISSING_FIELD:{name}"))
-        if not field.nullable:
-            whens.append((f"{present} AND {is_null}", f"WRONG_TYPE:{name}"))
         whens.append((f"{present} AND NOT {is_null} AND {_type_mismatch(field)}", f"WRONG_TYPE:{name}"))
         for check, reason in ((_range_violation(field), "OUT_OF_RANGE"), (_value_violation(field), "UNKNOWN_VALUE")):
             if check:

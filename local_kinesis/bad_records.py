@@ -44,6 +44,7 @@ def bad_records(valid: dict[str, Any]) -> list[tuple[bytes, str]]:
     cases.append((_dumps(variant(country="Spain")), "UNKNOWN_VALUE:country"))
     cases.append((_dumps(variant(event_time="2026-13-45T25:00:00.000Z")), "BAD_EVENT_TIME"))
     cases.append((_dumps(variant(event_time="yesterday")), "BAD_EVENT_TIME"))
+    cases.append((_dumps(variant(event_time="2026-02-30T10:00:00.000Z")), "BAD_EVENT_TIME"))
     cases.append((_dumps(variant(filled=True, cpm_eur=None)), "MISSING_FIELD:cpm_eur"))
     cases.append((_dumps(variant(domain="x" * max_chars)), "OVERSIZED"))
     return cases
