@@ -1,0 +1,97 @@
+"""Job throughput on a file source: the full graph against a bare parse-and-count job.
+
+The same pre-generated events (JSON lines, as they sit on the stream) go through
+(a) a bare Flink SQL job that only extracts the segment and counts per window,
+and (b) the full job (validation, dedup, windows, features, floors, all sinks),
+at the same parallelism, in the same run. Printed: events/s of each and the ratio.
+
+    .venv/bin/python -m bench.job_throughput --events 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+from flink_jobs.config import load_config
+from flink_jobs.pipeline import file_source_options, render_ddl, validation, with_options
+from flink_jobs.runner import start_job
+from local_kinesis import resources, standins
+from local_kinesis.events import DEFAULT_START, encode, generate_events
+from tests.conftest import write_properties
+
+RATE = 580.0  # the production average, events/s of event time
+
+
+def write_events(path: Path, count: int, chunk: int = 200_000) -> None:
+    with path.open("wb") as out:
+        for start in range(0, count, chunk):
+            # Consecutive chunks continue the clock, so event time stays in order across chunks.
+            begin = DEFAULT_START + timedelta(seconds=start / RATE)
+            events = generate_events(min(chunk, count - start), seed=start, start=begin, events_per_second=RATE)
+            out.write(b"\n".join(encode(e) for e in events) + b"\n")
+
+
+def bare_job(path: Path, parallelism: int) -> float:
+    """Parse the segment fields and count per coarse segment and 10 s window; discard the result."""
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    for key, value in {"table.local-time-zone": "UTC", "parallelism.default": str(parallelism)}.items():
+        t_env.get_config().set(key, value)
+    source = with_options(file_source_options(path.as_uri()))
+    t_env.execute_sql(render_ddl("auction_stream", event_time_expr=validation.event_time_sql(),
+                                 lateness_seconds="5.000", source_options=source))
+    t_env.execute_sql("CREATE TABLE counts (k STRING, w TIMESTAMP(3), n BIGINT) WITH ('connector' = 'blackhole')")
+    started = time.perf_counter()
+    t_env.execute_sql("""
+INSERT INTO counts
+SELECT k, window_start, COUNT(*) FROM TABLE(TUMBLE(
+  (SELECT JSON_VALUE(payload, '$.format') || '|' || JSON_VALUE(payload, '$.inventory_type') || '|' ||
+          JSON_VALUE(payload, '$.device_category') || '|' || JSON_VALUE(payload, '$.country') AS k, event_time
+   FROM auction_stream),
+  DESCRIPTOR(event_time), INTERVAL '10' SECOND))
+GROUP BY k, window_start, window_end""").wait()
+    return time.perf_counter() - started
+
+
+def full_job(path: Path, parallelism: int, work: Path) -> float:
+    props = write_properties(work / "props.json", {
+        "DataLake": {"path": (work / "lake").as_uri()},
+        "FloorsTable": {"table.name": "bench-floors"},
+        "Job": {"parallelism": str(parallelism), "checkpoint.interval": "10 s"},
+    })
+    config = load_config(props)
+    ddb = resources.aws_client("dynamodb", config.floors.endpoint, config.floors.region)
+    params, ttl = resources.floors_table_params(config.floors.table_name)
+    resources.create_table(ddb, params, ttl)
+    started = time.perf_counter()
+    job = start_job(config, file_source_options(path.as_uri()), work / "job")
+    job.result.wait()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--parallelism", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="yield-bench-") as tmp, standins.running_standins(["moto"]):
+        work = Path(tmp)
+        events = work / "events.jsonl"
+        t = time.perf_counter()
+        write_events(events, args.events)
+        size_mb = events.stat().st_size / 1e6
+        print(f"generated {args.events} events ({size_mb:.0f} MB) in {time.perf_counter() - t:.1f} s")
+        bare_s = bare_job(events, args.parallelism)
+        print(f"bare parse+count job : {bare_s:7.1f} s  {args.events / bare_s:9.0f} events/s")
+        full_s = full_job(events, args.parallelism, work)
+        print(f"full job             : {full_s:7.1f} s  {args.events / full_s:9.0f} events/s")
+        print(f"full / bare rate     : {bare_s / full_s:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
