@@ -37,7 +37,8 @@ JSON_TYPE = "application/x-amz-json-1.1"
 CBOR_TYPE = "application/x-amz-cbor-1.1"
 # Hop-by-hop headers are the proxy's own; Content-Length is recomputed after the rewrite.
 _SKIP_REQUEST_HEADERS = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "expect"}
-_SKIP_RESPONSE_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+# send_response() writes its own Date (and Server): copying kinesalite's gave clients two Date headers.
+_SKIP_RESPONSE_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "date", "server"}
 
 
 # --------------------------------------------------------------------------- minimal CBOR (RFC 8949)
