@@ -44,6 +44,9 @@ def create_table_env(config: AppConfig, on_msf: bool, checkpoint_dir: str | None
         "table.exec.source.idle-timeout": f"{job.idle_timeout_ms} ms",
         # Bounds the dedup state (impression ids); window operators clean up by watermark.
         "table.exec.state.ttl": f"{job.dedup_ttl_ms} ms",
+        # Several sinks read the same views: optimise a shared view once and reuse it, rather
+        # than letting each sink's projection push down into its own copy of the aggregate.
+        "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
     }
     if not on_msf:
         # On MSF parallelism, max parallelism and checkpoints are application settings.

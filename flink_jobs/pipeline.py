@@ -155,16 +155,18 @@ SELECT * FROM (
     AVG(device_performance_score) AS mean_device_performance_score,
     AVG(historical_ctr_avg) AS mean_historical_ctr_avg,
     AVG(CASE WHEN inventory_type = 'premium' THEN 1.0 ELSE 0.0 END) AS premium_share"""
-    levels = {level: segment_key_sql(columns) for level, columns in rules.SEGMENT_KEY_FIELDS.items()}
-    per_level = [
-        f"""SELECT '{level}' AS level, {key} AS segment_key, window_start, window_end,{aggregates}
-  FROM TABLE(TUMBLE(TABLE deduped_events, DESCRIPTOR(event_time), INTERVAL '{window_s}' SECOND))
-  GROUP BY {key}, window_start, window_end"""
-        for level, key in levels.items()
-    ]
-    t_env.execute_sql(
-        "CREATE TEMPORARY VIEW segment_windows AS\n" + "\nUNION ALL\n".join(per_level)
-    )
+    # One window aggregate for both levels (GROUPING SETS): each event is deduplicated and
+    # windowed once, then counted into its fine and its coarse segment.
+    fine_key = segment_key_sql(rules.SEGMENT_KEY_FIELDS[rules.FINE])
+    coarse_key = segment_key_sql(rules.SEGMENT_KEY_FIELDS[rules.COARSE])
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW segment_windows AS
+SELECT CASE WHEN GROUPING(fine_key) = 0 THEN '{rules.FINE}' ELSE '{rules.COARSE}' END AS level,
+    COALESCE(fine_key, coarse_key) AS segment_key, window_start, window_end,{aggregates}
+FROM TABLE(TUMBLE(
+    (SELECT *, {fine_key} AS fine_key, {coarse_key} AS coarse_key FROM deduped_events),
+    DESCRIPTOR(event_time), INTERVAL '{window_s}' SECOND))
+GROUP BY window_start, window_end, GROUPING SETS ((fine_key), (coarse_key))""")
 
     prime = _prime_time("HOUR(window_start)")
     ttl_s = config.job.window_ms * config.job.floor_ttl_windows // 1000
