@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,26 +43,32 @@ def demo_records(count: int, rate: float, seed: int, duplicate_share: float) -> 
     return records, len(events), Counter(reason for _, reason in bad)
 
 
-def floors_in_table(config: AppConfig, limit: int | None = None) -> list[dict]:
+def floors_in_table(config: AppConfig, since: datetime | None = None) -> list[dict]:
+    """Every floor item, or those of windows that ended after `since` (this run's)."""
     table = resources.aws_client("dynamodb", config.floors.endpoint, config.floors.region)
     items, kwargs = [], {"TableName": config.floors.table_name}
     while True:
         page = table.scan(**kwargs)
         items += page["Items"]
-        if "LastEvaluatedKey" not in page or (limit and len(items) >= limit):
-            return items[:limit] if limit else items
+        if "LastEvaluatedKey" not in page:
+            break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    if since is None:
+        return items
+    # ISO-8601 UTC strings of one format compare in time order.
+    since_text = since.strftime("%Y-%m-%dT%H:%M:%S")
+    return [i for i in items if i["window_end"]["S"] > since_text]
 
 
 def _plain(item: dict) -> dict:
     return {k: next(iter(v.values())) for k, v in item.items()}
 
 
-def summarise(config: AppConfig, produced: ProduceStats, valid: int, expected_bad: Counter) -> None:
+def summarise(config: AppConfig, produced: ProduceStats, valid: int, expected_bad: Counter, since: datetime) -> None:
     raw = lake.read(config.lake.path, "raw")
     errors = lake.read(config.lake.path, "raw_errors")
     features = lake.read(config.lake.path, "features")
-    floors = floors_in_table(config)
+    floors = floors_in_table(config, since)
     print("\n=== predictive-yield local run ===")
     print(f"records produced      {produced.records_sent:>8}  ({valid} distinct valid auctions,"
           f" {produced.records_sent - valid - sum(expected_bad.values())} producer duplicates,"
@@ -85,22 +92,32 @@ def summarise(config: AppConfig, produced: ProduceStats, valid: int, expected_ba
 
 
 def run(count: int, rate: float, seed: int, duplicate_share: float) -> None:
+    started_at = datetime.now(UTC)
+    work_dir = ROOT / ".local" / "demo" / started_at.strftime("%Y%m%dT%H%M%S")
     config = load_config(cwd=ROOT)
+    # Each run has its own stream and lake folder, so the summary counts this run only (the
+    # stand-ins may be reused from an earlier run, and kinesis-local slows down as a stream fills).
+    run_id = started_at.strftime("%Y%m%d-%H%M%S")
+    config = replace(
+        config,
+        stream=replace(config.stream, stream_arn=f"{config.stream.stream_arn}-{run_id}"),
+        lake=replace(config.lake, path=(work_dir / "lake").as_uri()),
+    )
     print(f"starting stand-ins (logs in {standins.LOG_DIR})")
     with standins.running_standins(stop_on_exit=True):
         resources.create_all(config)
         records, valid, expected_bad = demo_records(count, rate, seed, duplicate_share)
-        work_dir = ROOT / ".local" / "demo" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         print(f"starting the Flink job (parallelism {config.job.parallelism}, windows of"
               f" {config.job.window_ms // 1000} s); work dir {work_dir}")
         job: RunningJob = start_job(config, kinesis_source_options(config), work_dir)
+        kinesis = resources.aws_client("kinesis", config.stream.endpoint, config.stream.region)
         try:
             job.wait_running()
-            kinesis = resources.aws_client("kinesis", config.stream.endpoint, config.stream.region)
             stats_box: list[ProduceStats] = []
+            progress: list[ProduceStats] = []
             producer = threading.Thread(
                 target=lambda: stats_box.append(produce(kinesis, config.stream.stream_arn, records, rate_per_s=rate,
-                                                        progress=lambda s: None)),
+                                                        progress=progress.append)),
                 daemon=True,
             )
             producer.start()
@@ -108,18 +125,24 @@ def run(count: int, rate: float, seed: int, duplicate_share: float) -> None:
             while producer.is_alive():
                 producer.join(timeout=3.0)
                 job.assert_running()
-                print(f"  {time.monotonic() - started:5.0f} s  floors in DynamoDB: {len(floors_in_table(config)):>5}"
+                sent = progress[-1].records_sent if progress else 0
+                print(f"  {time.monotonic() - started:5.0f} s  produced {sent:>7}/{len(records)}"
+                      f"  floors in DynamoDB: {len(floors_in_table(config, started_at)):>5}"
                       f"  job {job.status().name}", flush=True)
             if not stats_box:
                 raise RuntimeError("the producer failed: see the log above")
-            # Give the source time to read the tail of the stream before draining.
-            time.sleep(max(3.0, config.job.idle_timeout_ms / 1000))
+            # Give the source time to read the tail of the stream, then drain at once: drained
+            # while every shard is already idle (no record for Job.source.idle.timeout), Flink
+            # 2.2 does not pass the final watermark on and the open windows never fire.
+            time.sleep(3.0)
             print("traffic done; draining the job (closes the open windows, commits files)")
             job.drain()
         except BaseException:
             job.cancel()
             raise
-        summarise(config, stats_box[0], valid, expected_bad)
+        finally:
+            kinesis.delete_stream(StreamARN=config.stream.stream_arn, EnforceConsumerDeletion=True)
+        summarise(config, stats_box[0], valid, expected_bad, started_at)
 
 
 def main() -> None:

@@ -56,7 +56,11 @@ class RunningJob:
             time.sleep(0.5)
 
     def drain(self, timeout_s: float = 120.0) -> str:
-        """Stop with a savepoint after advancing event time to the end: all windows fire."""
+        """Stop with a savepoint after advancing event time to the end: all windows fire.
+
+        Drain before the shards go idle (Job.source.idle.timeout): when every source split is
+        already idle, Flink 2.2 does not forward the final watermark and open windows stay open.
+        """
         # PyFlink 2.2's JobClient.stop_with_savepoint calls a Java signature that no longer
         # exists (it lacks the format type), so call the Java client directly.
         j_client = self.result.get_job_client()._j_job_client
