@@ -103,6 +103,18 @@ class _Group:
     def duration_ms(self, key: str, default: str | None = None) -> int:
         return parse_duration_ms(self.text(key, default), self.where(key))
 
+    def credentials(self) -> dict[str, str]:
+        """The connector's `aws.credentials.*` options, passed through as they are.
+
+        None on MSF (the application's IAM role); locally the stand-ins take any static keys.
+        """
+        options = {k: v for k, v in self.props.items() if k.startswith("aws.credentials.")}
+        provider = options.get("aws.credentials.provider", "AUTO").upper()
+        if provider == "BASIC":
+            for key in ("aws.credentials.basic.accesskeyid", "aws.credentials.basic.secretkey"):
+                self.text(key)
+        return options
+
     def boolean(self, key: str, default: bool = False) -> bool:
         raw = self.props.get(key)
         if raw is None:
@@ -120,6 +132,7 @@ class StreamConfig:
     trust_all_certificates: bool
     init_position: str
     shard_count: int
+    credentials: dict[str, str]
 
     @property
     def stream_name(self) -> str:
@@ -138,6 +151,7 @@ class FloorsTableConfig:
     table_name: str
     region: str
     endpoint: str | None
+    credentials: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -217,6 +231,7 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> AppConfig:
             trust_all_certificates=stream.boolean("aws.trust.all.certificates"),
             init_position=init_position,
             shard_count=stream.integer("shard.count", 4),
+            credentials=stream.credentials(),
         ),
         lake=LakeConfig(
             bucket=lake.text("bucket"),
@@ -227,6 +242,7 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> AppConfig:
             table_name=floors.text("table.name"),
             region=floors.text("aws.region"),
             endpoint=floors.optional("aws.endpoint"),
+            credentials=floors.credentials(),
         ),
         job=settings,
         jarfile=run.text("jarfile"),

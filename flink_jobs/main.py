@@ -7,7 +7,6 @@ Locally the same file runs in a PyFlink mini cluster: `python -m flink_jobs.main
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -30,11 +29,6 @@ def local_jar(config: AppConfig) -> Path:
 
 
 def create_table_env(config: AppConfig, on_msf: bool, checkpoint_dir: str | None = None) -> TableEnvironment:
-    if not on_msf:
-        # The stand-ins accept any credentials; the connectors' default chain reads these.
-        # (Set before the first PyFlink call, which starts the JVM with this environment.)
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     conf = t_env.get_config()
     job = config.job

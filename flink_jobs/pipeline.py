@@ -52,7 +52,7 @@ def kinesis_source_options(config: AppConfig) -> dict[str, str]:
         options["aws.endpoint"] = stream.endpoint
     if stream.trust_all_certificates:
         options["aws.trust.all.certificates"] = "true"
-    return options
+    return options | stream.credentials
 
 
 def file_source_options(path: str) -> dict[str, str]:
@@ -105,13 +105,14 @@ def register_tables(t_env: TableEnvironment, config: AppConfig, source_options: 
     lake = config.lake.path
     for name in ("raw_events", "raw_errors", "segment_features", "floors_parquet"):
         t_env.execute_sql(render_ddl(name, lake_path=lake))
-    endpoint = f"'aws.endpoint' = '{config.floors.endpoint}'," if config.floors.endpoint else ""
+    access = {"aws.endpoint": config.floors.endpoint} if config.floors.endpoint else {}
+    access |= config.floors.credentials
     t_env.execute_sql(
         render_ddl(
             "floors_dynamodb",
             floors_table=config.floors.table_name,
             floors_region=config.floors.region,
-            floors_endpoint_option=endpoint,
+            floors_access_options="".join(f",\n  '{k}' = '{v}'" for k, v in access.items()),
         )
     )
 

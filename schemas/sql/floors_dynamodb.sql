@@ -1,5 +1,6 @@
 -- The floor lookup table the ad server reads by (level, segment_key).
 -- Upsert: a replayed window rewrites the same item. Keys: see floors_table.json.
+-- The endpoint and credentials options are appended where configured (locally).
 CREATE TABLE floors_dynamodb (
   level STRING,
   segment_key STRING,
@@ -15,8 +16,7 @@ CREATE TABLE floors_dynamodb (
   'connector' = 'dynamodb',
   'table-name' = '${floors_table}',
   'aws.region' = '${floors_region}',
-  ${floors_endpoint_option}
   'sink.batch.max-size' = '25',
   -- One request in flight: a retried write can never land after a newer floor for the same key.
-  'sink.requests.max-inflight' = '1'
+  'sink.requests.max-inflight' = '1'${floors_access_options}
 )

@@ -136,6 +136,26 @@ public final class AwsClientFactory implements Serializable {
         }
     }
 
+    /**
+     * The provider, checked once when a client is created: missing credentials are a
+     * configuration error that no retry fixes, so they fail the task at start with a message
+     * naming the option, instead of surfacing later as endless retries of every request.
+     */
+    AwsCredentialsProvider checkedCredentialsProvider() {
+        AwsCredentialsProvider provider = credentialsProvider();
+        try {
+            provider.resolveCredentials();
+        } catch (RuntimeException e) {
+            throw new IllegalStateException(
+                    "No AWS credentials for 'aws.credentials.provider' = "
+                            + credentialsProvider
+                            + ": "
+                            + e.getMessage(),
+                    e);
+        }
+        return provider;
+    }
+
     private AttributeMap httpDefaults() {
         return AttributeMap.builder()
                 .put(SdkHttpConfigurationOption.TRUST_ALL_CERTIFICATES, trustAllCertificates)
@@ -171,7 +191,7 @@ public final class AwsClientFactory implements Serializable {
                 KinesisClient.builder()
                         .httpClient(http)
                         .region(Region.of(region))
-                        .credentialsProvider(credentialsProvider())
+                        .credentialsProvider(checkedCredentialsProvider())
                         .overrideConfiguration(
                                 ClientOverrideConfiguration.builder()
                                         .retryStrategy(RetryMode.STANDARD)
@@ -195,7 +215,7 @@ public final class AwsClientFactory implements Serializable {
                 DynamoDbAsyncClient.builder()
                         .httpClient(http)
                         .region(Region.of(region))
-                        .credentialsProvider(credentialsProvider())
+                        .credentialsProvider(checkedCredentialsProvider())
                         .overrideConfiguration(
                                 ClientOverrideConfiguration.builder()
                                         .retryStrategy(RetryMode.STANDARD)
