@@ -9,7 +9,7 @@ JAVA_SRC   := $(shell find deploy/connector/src/main -type f 2>/dev/null)
 NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup venv jar npm run test test-all lint standins-start standins-stop clean
+.PHONY: setup venv jar npm run test test-all lint bench standins-start standins-stop clean
 
 setup: venv jar npm
 
@@ -43,6 +43,10 @@ test: setup lint
 # Everything, including long and heavy checks.
 test-all: setup lint
 	$(PY) -m pytest $(ARGS)
+
+# Throughput of the full job against a bare parse-and-count job, same events, same run.
+bench: setup
+	$(PY) -m bench.job_throughput $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
