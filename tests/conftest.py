@@ -29,15 +29,14 @@ def write_properties(path: Path, overrides: dict[str, dict[str, str]]) -> Path:
     return path
 
 
-@pytest.fixture
-def job_config(tmp_path: Path, running_standins: None) -> AppConfig:
-    """A config with its own stream, table and lake folder, and the resources created."""
+def e2e_config(tmp_path: Path, stream: dict[str, str]) -> AppConfig:
+    """A config for one end-to-end test: its own lake folder, bucket and table, small windows,
+    the given AuctionStream overrides; the bucket and table are created (and the stream checked)."""
     suffix = uuid.uuid4().hex[:8]
-    arn = load_config().stream.stream_arn.rsplit("/", 1)[0] + f"/auctions-{suffix}"
     props = write_properties(
         tmp_path / "application_properties.json",
         {
-            "AuctionStream": {"stream.arn": arn, "shard.count": "4", "source.init.position": "TRIM_HORIZON"},
+            "AuctionStream": {"shard.count": "4", "source.init.position": "TRIM_HORIZON"} | stream,
             "DataLake": {"path": (tmp_path / "lake").as_uri(), "bucket": f"lake-{suffix}"},
             "FloorsTable": {"table.name": f"floors-{suffix}"},
             "Job": {"window.size": "10 s", "watermark.lateness": "5 s", "checkpoint.interval": "2 s",
@@ -47,3 +46,10 @@ def job_config(tmp_path: Path, running_standins: None) -> AppConfig:
     config = load_config(props)
     resources.create_all(config)
     return config
+
+
+@pytest.fixture
+def job_config(tmp_path: Path, running_standins: None) -> AppConfig:
+    """A fresh stream on kinesis-local, and its own lake, bucket and table."""
+    arn = load_config().stream.stream_arn.rsplit("/", 1)[0] + f"/auctions-{uuid.uuid4().hex[:8]}"
+    return e2e_config(tmp_path, {"stream.arn": arn})
