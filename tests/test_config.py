@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +69,14 @@ def test_raw_events_table_has_every_event_field():
     ddl = (SQL_DIR / "raw_events.sql").read_text()
     columns = set(re.findall(r"^\s+`?(\w+)`?\s+[A-Z]", ddl, flags=re.M))
     assert {f.name for f in validation.fields()} <= columns
+
+
+def test_job_entry_point_stops_on_bad_config(tmp_path: Path):
+    """`python flink_jobs/main.py` (as MSF runs it) exits non-zero, naming the property."""
+    path = write_properties(tmp_path / "props.json", {"Job": {"window.size": "soon"}})
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parent.parent / "flink_jobs" / "main.py")],
+        env=os.environ | {"YIELD_PROPERTIES": str(path)}, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Job.window.size" in result.stderr
