@@ -59,7 +59,8 @@ class RunningJob:
         """Stop with a savepoint after advancing event time to the end: all windows fire.
 
         Drain before the shards go idle (Job.source.idle.timeout): when every source split is
-        already idle, Flink 2.2 does not forward the final watermark and open windows stay open.
+        already idle, Flink 2.2 does not forward the final watermark and open windows stay open
+        (FLINK-40499).
         """
         # PyFlink 2.2's JobClient.stop_with_savepoint calls a Java signature that no longer
         # exists (it lacks the format type), so call the Java client directly.

@@ -40,7 +40,7 @@ def e2e_config(tmp_path: Path, stream: dict[str, str]) -> AppConfig:
             "DataLake": {"path": (tmp_path / "lake").as_uri(), "bucket": f"lake-{suffix}"},
             "FloorsTable": {"table.name": f"floors-{suffix}"},
             "Job": {"window.size": "10 s", "watermark.lateness": "5 s", "checkpoint.interval": "2 s",
-                    "source.idle.timeout": "10 s", "parallelism": "2"},
+                    "source.idle.timeout": "30 s", "parallelism": "2"},
         },
     )
     config = load_config(props)
