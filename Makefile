@@ -9,7 +9,7 @@ JAVA_SRC   := $(shell find deploy/connector/src/main -type f 2>/dev/null)
 NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup venv jar npm run test test-all lint bench standins-start standins-stop clean
+.PHONY: setup venv jar npm run test test-all lint bench standins-start standins-stop clean package
 
 setup: venv jar npm
 
@@ -59,3 +59,7 @@ standins-stop: venv
 
 clean:
 	rm -rf .local deploy/target
+
+# The MSF application zip (job sources + schemas + lib/<connector jar>): deploy/target/predictive-yield-msf.zip.
+package: jar venv
+	$(PY) deploy/package_msf.py
