@@ -125,6 +125,7 @@ BID_SIGMA = 0.45  # spread between bidders
 
 DEFAULT_START = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)  # a Monday; fixed, for determinism
 MS_PER_HOUR = 3_600_000
+SLICE_MS = 600_000  # generation unit of span(): 10 minutes
 # Random stream ids: one per field, so a change in one field never shifts another's draws.
 _STREAMS = {name: i for i, name in enumerate((
     "count", "time", "country", "unit", "device", "device_drift", "bidder", "engagement", "device_perf",
@@ -404,16 +405,18 @@ class Market:
         truth: bool = True,
     ) -> Iterator[Simulation]:
         """Auctions of [start, end) with the daily/weekly traffic shape around ``mean_rate``
-        events/s, one Simulation per UTC hour. Each hour draws from its own seeded streams,
-        so an hour is the same whatever span it is generated in (when fully covered)."""
+        events/s, one Simulation per 10-minute slice (bounded memory at 50M events/day).
+        Each slice draws from its own seeded streams, so a slice is the same whatever span
+        it is generated in (when fully covered)."""
         s_ms, e_ms = _epoch_ms(start), _epoch_ms(end)
-        for hour in range(s_ms // MS_PER_HOUR, -(-e_ms // MS_PER_HOUR)):
-            lo, hi = max(s_ms, hour * MS_PER_HOUR), min(e_ms, (hour + 1) * MS_PER_HOUR)
+        for piece in range(s_ms // SLICE_MS, -(-e_ms // SLICE_MS)):
+            lo, hi = max(s_ms, piece * SLICE_MS), min(e_ms, (piece + 1) * SLICE_MS)
+            hour = lo // MS_PER_HOUR
             weekend = int((hour // 24 + 3) % 7 >= 5)
             lam = mean_rate * TRAFFIC_SHAPE[weekend, hour % 24] * (hi - lo) / 1000.0
-            n = int(self._rng(hour, "count").poisson(lam))
-            times = np.sort(self._rng(hour, "time").integers(lo, hi, n))
-            yield self.auctions(times, chunk=hour, floor=floor, truth=truth)
+            n = int(self._rng(piece, "count").poisson(lam))
+            times = np.sort(self._rng(piece, "time").integers(lo, hi, n))
+            yield self.auctions(times, chunk=piece, floor=floor, truth=truth)
 
     def count(
         self,
@@ -521,7 +524,16 @@ class Market:
         truth = pd.concat(out).reset_index()
         truth["expected_fill_rate"] = truth["expected_fills"] / truth["auctions"]
         truth["expected_cpm_eur"] = truth["revenue"] / truth["expected_fills"].where(truth["expected_fills"] > 0)
-        return truth.drop(columns=["revenue"])
+        return truth
+
+
+def combine_truth(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One TRUTH table from the tables of several slices (sums, then the ratios again)."""
+    t = pd.concat(frames).groupby(["level", "segment_key", "hour"], as_index=False)[
+        ["auctions", "expected_fills", "revenue"]].sum()
+    t["expected_fill_rate"] = t["expected_fills"] / t["auctions"]
+    t["expected_cpm_eur"] = t["revenue"] / t["expected_fills"].where(t["expected_fills"] > 0)
+    return t
 
 
 def _epoch_ms(t: datetime) -> int:
@@ -660,23 +672,30 @@ def backfill(
     computed after dedup. Returns counts and bytes written."""
     base = _lake_dir(out)
     stats = {"events": 0, "raw_rows": 0, "feature_rows": 0, "raw_bytes": 0, "feature_bytes": 0, "hours": 0}
+    first = start.replace(minute=0, second=0, microsecond=0)
     end = start + timedelta(days=days)
-    for sim in market.span(start, end, mean_rate, floor=floor, truth=False):
-        if len(sim) == 0:
+    for h in range(int((end - first) / timedelta(hours=1))):
+        hour = first + timedelta(hours=h)
+        sims = [s for s in market.span(max(hour, start), min(hour + timedelta(hours=1), end), mean_rate,
+                                       floor=floor, truth=False) if len(s)]
+        if not sims:
             continue
-        hour = datetime.fromtimestamp(int(sim.cols["time_ms"][0]) // MS_PER_HOUR * 3600, UTC)
-        table = sim.raw_table()
-        if duplicate_share > 0:
-            dup_rng = np.random.default_rng(np.random.SeedSequence(entropy=market.seed, spawn_key=(hour.timestamp(),)))
-            picks = np.sort(dup_rng.choice(len(sim), size=round(len(sim) * duplicate_share), replace=False))
-            table = pa.concat_tables([table, table.take(picks)])
-        stats["raw_bytes"] += _write_parquet(table, _partition(base, "raw", hour) / "part-backfill-0.parquet")
-        features = features_frame(table.to_pandas())
+        raw_dir = _partition(base, "raw", hour)
+        tables = []
+        for i, sim in enumerate(sims):  # one file per 10-minute slice, as a sink rolls files
+            table = sim.raw_table()
+            if duplicate_share > 0:
+                dup_rng = np.random.default_rng(np.random.SeedSequence(entropy=market.seed, spawn_key=(h, i, 0xD0)))
+                picks = np.sort(dup_rng.choice(len(sim), size=round(len(sim) * duplicate_share), replace=False))
+                table = pa.concat_tables([table, table.take(picks)])
+            stats["raw_bytes"] += _write_parquet(table, raw_dir / f"part-backfill-{i}.parquet")
+            stats["raw_rows"] += table.num_rows
+            stats["events"] += len(sim)
+            tables.append(table)
+        features = features_frame(pa.concat_tables(tables).to_pandas())
         ftable = pa.Table.from_pandas(features, schema=FEATURES_SCHEMA, preserve_index=False)
         stats["feature_bytes"] += _write_parquet(
             ftable, _partition(base, "processed/features", hour) / "part-backfill-0.parquet")
-        stats["events"] += len(sim)
-        stats["raw_rows"] += table.num_rows
         stats["feature_rows"] += ftable.num_rows
         stats["hours"] += 1
         if progress and stats["hours"] % 24 == 0:
