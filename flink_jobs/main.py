@@ -41,16 +41,18 @@ def create_table_env(config: AppConfig, on_msf: bool, checkpoint_dir: str | None
         # Several sinks read the same views: optimise a shared view once and reuse it, rather
         # than letting each sink's projection push down into its own copy of the aggregate.
         "table.optimizer.reuse-optimize-block-with-digest-enabled": "true",
+        # Fixed for the life of the application (also on MSF): keyed state can only be restored
+        # at a new parallelism when the number of key groups stays the same.
+        "pipeline.max-parallelism": str(job.max_parallelism),
     }
     if not on_msf:
-        # On MSF parallelism, max parallelism and checkpoints are application settings.
+        # On MSF parallelism and checkpoints are application settings.
         jar = local_jar(config)
         if not jar.exists():
             raise ConfigError(f"connector jar {jar} not found: build it with `make jar`")
         settings |= {
             "pipeline.jars": jar.as_uri(),
             "parallelism.default": str(job.parallelism),
-            "pipeline.max-parallelism": str(job.max_parallelism),
             "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
             "execution.checkpointing.mode": "EXACTLY_ONCE",
             "python.executable": sys.executable,
