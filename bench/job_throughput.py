@@ -19,7 +19,7 @@ from pathlib import Path
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from flink_jobs.config import load_config
-from flink_jobs.pipeline import file_source_options, render_ddl, validation, with_options
+from flink_jobs.pipeline import auction_stream_ddl, file_source_options
 from flink_jobs.runner import start_job
 from local_kinesis import resources, standins
 from local_kinesis.events import DEFAULT_START, encode, generate_events
@@ -42,9 +42,7 @@ def bare_job(path: Path, parallelism: int) -> float:
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     for key, value in {"table.local-time-zone": "UTC", "parallelism.default": str(parallelism)}.items():
         t_env.get_config().set(key, value)
-    source = with_options(file_source_options(path.as_uri()))
-    t_env.execute_sql(render_ddl("auction_stream", event_time_expr=validation.event_time_sql(),
-                                 lateness_seconds="5.000", source_options=source))
+    t_env.execute_sql(auction_stream_ddl(file_source_options(path.as_uri()), lateness_ms=5_000))
     t_env.execute_sql("CREATE TABLE counts (k STRING, w TIMESTAMP(3), n BIGINT) WITH ('connector' = 'blackhole')")
     started = time.perf_counter()
     t_env.execute_sql("""

@@ -35,6 +35,19 @@ def render_ddl(name: str, **values: str) -> str:
     return Template((SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")).substitute(values)
 
 
+def interval_sql(ms: int) -> str:
+    """A day-time interval literal for any duration below 100 days.
+
+    `INTERVAL '3600' SECOND` is rejected (leading precision 2) and Flink supports no larger
+    precision in literals, so durations are written as 'd hh:mm:ss.fff' DAY TO SECOND(3).
+    """
+    days, rest = divmod(ms, 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}' DAY TO SECOND(3)"
+
+
 def with_options(options: dict[str, str]) -> str:
     return ",\n  ".join(f"'{k}' = '{v}'" for k, v in options.items())
 
@@ -92,16 +105,18 @@ def floor_from_cpm(predicted_cpm_eur: float, data_points: int, prime_time: bool,
     return rules.floor_price(predicted_cpm_eur, data_points, prime_time, premium)
 
 
-def register_tables(t_env: TableEnvironment, config: AppConfig, source_options: dict[str, str]) -> None:
-    lateness_s = f"{config.job.lateness_ms / 1000:.3f}"
-    t_env.execute_sql(
-        render_ddl(
-            "auction_stream",
-            event_time_expr=validation.event_time_sql(),
-            lateness_seconds=lateness_s,
-            source_options=with_options(source_options),
-        )
+def auction_stream_ddl(source_options: dict[str, str], lateness_ms: int) -> str:
+    """The source table: raw payloads, event time parsed from them, the watermark."""
+    return render_ddl(
+        "auction_stream",
+        event_time_expr=validation.event_time_sql(),
+        lateness_interval=interval_sql(lateness_ms),
+        source_options=with_options(source_options),
     )
+
+
+def register_tables(t_env: TableEnvironment, config: AppConfig, source_options: dict[str, str]) -> None:
+    t_env.execute_sql(auction_stream_ddl(source_options, config.job.lateness_ms))
     lake = config.lake.path
     for name in ("raw_events", "raw_errors", "segment_features", "floors_parquet"):
         t_env.execute_sql(render_ddl(name, lake_path=lake))
@@ -143,7 +158,6 @@ SELECT * FROM (
   FROM accepted_events
 ) WHERE occurrence = 1""")
 
-    window_s = config.job.window_ms // 1000
     aggregates = """
     COUNT(*) AS auctions,
     SUM(CASE WHEN filled THEN 1 ELSE 0 END) AS fills,
@@ -166,7 +180,7 @@ SELECT CASE WHEN GROUPING(fine_key) = 0 THEN '{rules.FINE}' ELSE '{rules.COARSE}
     COALESCE(fine_key, coarse_key) AS segment_key, window_start, window_end,{aggregates}
 FROM TABLE(TUMBLE(
     (SELECT *, {fine_key} AS fine_key, {coarse_key} AS coarse_key FROM deduped_events),
-    DESCRIPTOR(event_time), INTERVAL '{window_s}' SECOND))
+    DESCRIPTOR(event_time), {interval_sql(config.job.window_ms)}))
 GROUP BY window_start, window_end, GROUPING SETS ((fine_key), (coarse_key))""")
 
     prime = _prime_time("HOUR(window_start)")

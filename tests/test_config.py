@@ -13,7 +13,7 @@ import pytest
 
 from flink_jobs import validation
 from flink_jobs.config import ConfigError, load_config, parse_duration_ms
-from flink_jobs.pipeline import SQL_DIR
+from flink_jobs.pipeline import SQL_DIR, interval_sql
 from tests.conftest import write_properties
 
 
@@ -80,3 +80,14 @@ def test_job_entry_point_stops_on_bad_config(tmp_path: Path):
     )
     assert result.returncode == 2
     assert "Job.window.size" in result.stderr
+
+
+@pytest.mark.parametrize(("ms", "literal"), [
+    (5_000, "INTERVAL '0 00:00:05.000' DAY TO SECOND(3)"),
+    (3_600_000, "INTERVAL '0 01:00:00.000' DAY TO SECOND(3)"),
+    (90_500, "INTERVAL '0 00:01:30.500' DAY TO SECOND(3)"),
+    (2 * 86_400_000 + 61_000, "INTERVAL '2 00:01:01.000' DAY TO SECOND(3)"),
+])
+def test_interval_literals(ms: int, literal: str):
+    """Windows and lateness of any size render as literals Flink accepts (1 h as '3600' SECOND fails)."""
+    assert interval_sql(ms) == literal

@@ -63,9 +63,7 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str | N
     t_env.get_config().set("table.local-time-zone", "UTC")
     t_env.get_config().set("parallelism.default", "1")
     config = load_config()
-    t_env.execute_sql(pipeline.render_ddl(
-        "auction_stream", event_time_expr=validation.event_time_sql(), lateness_seconds="5.000",
-        source_options=pipeline.with_options(pipeline.file_source_options(path.as_uri()))))
+    t_env.execute_sql(pipeline.auction_stream_ddl(pipeline.file_source_options(path.as_uri()), 5_000))
     pipeline.register_views(t_env, config)
     with t_env.execute_sql("SELECT payload, reject_reason, impression_id FROM checked_events").collect() as rows:
         got = {row[0]: (row[1], row[2]) for row in rows}

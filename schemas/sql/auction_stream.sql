@@ -5,7 +5,7 @@ CREATE TABLE auction_stream (
   payload STRING,
   proc_time AS PROCTIME(),
   event_time AS COALESCE(${event_time_expr}, TIMESTAMP '1970-01-01 00:00:00'),
-  WATERMARK FOR event_time AS event_time - INTERVAL '${lateness_seconds}' SECOND
+  WATERMARK FOR event_time AS event_time - ${lateness_interval}
 ) WITH (
   ${source_options}
 )
