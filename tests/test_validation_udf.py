@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -206,9 +207,7 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str | 
     path = tmp_path_factory.mktemp("validation_udf") / "records.jsonl"
     path.write_text("\n".join(records) + "\n", encoding="utf-8")
     t_env = _table_env()
-    t_env.execute_sql(pipeline.render_ddl(
-        "auction_stream", event_time_expr=validation.event_time_sql(), lateness_seconds="5.000",
-        source_options=pipeline.with_options(pipeline.file_source_options(path.as_uri()))))
+    t_env.execute_sql(pipeline.auction_stream_ddl(pipeline.file_source_options(path.as_uri()), 5_000))
     pipeline.register_views(t_env, load_config())
     query = "SELECT payload, reject_reason, AUCTION_REJECT_REASON(payload) FROM checked_events"
     with t_env.execute_sql(query).collect() as rows:
@@ -250,3 +249,44 @@ def test_null_and_empty_payloads():
     with t_env.execute_sql(query).collect() as rows:
         for payload, sql_reason, udf_reason in rows:
             assert udf_reason == sql_reason, repr(payload)
+
+
+def bench(events: int, parallelism: int, work: Path) -> dict[str, float]:
+    """events/s of each expression over the same file into a blackhole (raw source, no watermark).
+
+    Each figure is one Flink job, start to end (job start included); the first job only warms up.
+    """
+    from bench.job_throughput import write_events
+
+    path = work / "events.jsonl"
+    write_events(path, events)
+    expressions = {
+        "warm-up (not a figure)": "payload",
+        "copy payload (baseline)": "payload",
+        "SQL reject_reason_sql()": validation.reject_reason_sql(),
+        "AUCTION_REJECT_REASON": "AUCTION_REJECT_REASON(payload)",
+    }
+    rates = {}
+    for label, expression in expressions.items():
+        t_env = _table_env()
+        t_env.get_config().set("parallelism.default", str(parallelism))
+        source = pipeline.with_options(pipeline.file_source_options(path.as_uri()))
+        t_env.execute_sql(f"CREATE TABLE events (payload STRING) WITH ({source})")
+        t_env.execute_sql("CREATE TABLE sink (r STRING) WITH ('connector' = 'blackhole')")
+        started = time.perf_counter()
+        t_env.execute_sql(f"INSERT INTO sink SELECT {expression} FROM events").wait()
+        rates[label] = events / (time.perf_counter() - started)
+        print(f"{label:26s} {rates[label]:9.0f} events/s", flush=True)
+    return rates
+
+
+if __name__ == "__main__":
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description="Throughput: SQL reject reason vs AUCTION_REJECT_REASON")
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--parallelism", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="reason-bench-") as tmp:
+        bench(args.events, args.parallelism, Path(tmp))
