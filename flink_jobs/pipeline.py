@@ -27,6 +27,11 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "schemas" / "sql"
 # The model issue replaces this with the XGBoost version; every floor names its maker.
 PROVISIONAL_MODEL_VERSION = "provisional-mean-cpm"
 
+REJECT_REASON_FUNCTION_DDL = (
+    "CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS AUCTION_REJECT_REASON "
+    "AS 'com.ssmas.yield.connectors.validation.AuctionRejectReason' LANGUAGE JAVA"
+)
+
 SINK_TABLES = ("raw_events", "raw_errors", "segment_features", "floors_dynamodb", "floors_parquet")
 
 
@@ -133,11 +138,15 @@ def register_tables(t_env: TableEnvironment, config: AppConfig, source_options: 
 
 
 def register_views(t_env: TableEnvironment, config: AppConfig) -> None:
+    # The reject reason comes from the Java twin of validation.reject_reason_sql(): the same
+    # schema-driven checks in one JSON parse per event, ~30x faster than the SQL expression
+    # (tests/test_validation_udf.py holds the two equal over thousands of mutated records).
+    t_env.execute_sql(REJECT_REASON_FUNCTION_DDL)
     typed = ",\n    ".join(validation.typed_columns_sql())
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW checked_events AS
 SELECT payload, proc_time, event_time,
-    {validation.reject_reason_sql()} AS reject_reason,
+    AUCTION_REJECT_REASON(payload) AS reject_reason,
     {typed}
 FROM auction_stream""")
 

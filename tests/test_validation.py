@@ -1,4 +1,4 @@
-"""The generated SQL validation, run by the real Flink runtime over a file of records.
+"""The job's validation, run by the real Flink runtime over a file of records.
 
 Faster than the Kinesis end-to-end test and broader: every malformed kind gets
 its own reason, and the valid edge cases (nullable bids, integer-valued
@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
-from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from flink_jobs import pipeline, validation
 from flink_jobs.config import load_config
+from flink_jobs.main import create_table_env
 from local_kinesis.bad_records import bad_records
 
 VALID = {
@@ -59,10 +59,9 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str | N
     lines = [json.dumps(e) for e in VALID_EDGES] + [p.decode() for p, _ in bad]
     path: Path = tmp_path_factory.mktemp("validation") / "records.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    t_env.get_config().set("table.local-time-zone", "UTC")
-    t_env.get_config().set("parallelism.default", "1")
     config = load_config()
+    t_env = create_table_env(config, on_msf=False)  # the job's environment, connector jar loaded
+    t_env.get_config().set("parallelism.default", "1")
     t_env.execute_sql(pipeline.auction_stream_ddl(pipeline.file_source_options(path.as_uri()), 5_000))
     pipeline.register_views(t_env, config)
     with t_env.execute_sql("SELECT payload, reject_reason, impression_id FROM checked_events").collect() as rows:

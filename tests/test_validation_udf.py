@@ -19,25 +19,18 @@ from __future__ import annotations
 
 import json
 import random
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pyflink.table import EnvironmentSettings, TableEnvironment
+from pyflink.table import TableEnvironment
 
 from flink_jobs import pipeline, validation
 from flink_jobs.config import load_config
+from flink_jobs.main import create_table_env
 from local_kinesis.bad_records import bad_records
 from local_kinesis.events import encode, generate_events
 from tests.test_validation import MORE_BAD, VALID, VALID_EDGES
 
-ROOT = Path(__file__).resolve().parent.parent
-JAR = ROOT / "deploy" / "target" / "yield-connectors-1.0.0.jar"
-FUNCTION_DDL = (
-    "CREATE TEMPORARY SYSTEM FUNCTION AUCTION_REJECT_REASON "
-    "AS 'com.ssmas.yield.connectors.validation.AuctionRejectReason' LANGUAGE JAVA"
-)
 MUTATIONS = 2_000
 SEED = 20261125
 MAX_CHARS = int(validation.load_schema()["x-max-record-chars"])
@@ -190,26 +183,24 @@ def all_records() -> list[str]:
 
 
 def _table_env() -> TableEnvironment:
-    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    settings = {"table.local-time-zone": "UTC", "parallelism.default": "1", "pipeline.jars": JAR.as_uri()}
-    for key, value in settings.items():
-        t_env.get_config().set(key, value)
-    t_env.execute_sql(FUNCTION_DDL)
+    """The job's own environment (connector jar loaded) with the function registered."""
+    t_env = create_table_env(load_config(), on_msf=False)
+    t_env.get_config().set("parallelism.default", "1")
+    t_env.execute_sql(pipeline.REJECT_REASON_FUNCTION_DDL)
     return t_env
 
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str | None, str | None]]:
     """payload -> (SQL reason, AUCTION_REJECT_REASON) for every record, from one Flink query."""
-    if not JAR.exists():
-        pytest.fail(f"{JAR} not found: mvn -q -f deploy/pom.xml -DskipTests package")
     records = all_records()
     path = tmp_path_factory.mktemp("validation_udf") / "records.jsonl"
     path.write_text("\n".join(records) + "\n", encoding="utf-8")
     t_env = _table_env()
     t_env.execute_sql(pipeline.auction_stream_ddl(pipeline.file_source_options(path.as_uri()), 5_000))
     pipeline.register_views(t_env, load_config())
-    query = "SELECT payload, reject_reason, AUCTION_REJECT_REASON(payload) FROM checked_events"
+    # The SQL expression is the reference; the job's checked_events view uses the function.
+    query = f"SELECT payload, {validation.reject_reason_sql()}, reject_reason FROM checked_events"
     with t_env.execute_sql(query).collect() as rows:
         got = {row[0]: (row[1], row[2]) for row in rows}
     assert set(got) == set(records), "a record was lost or changed on the way"
@@ -249,44 +240,3 @@ def test_null_and_empty_payloads():
     with t_env.execute_sql(query).collect() as rows:
         for payload, sql_reason, udf_reason in rows:
             assert udf_reason == sql_reason, repr(payload)
-
-
-def bench(events: int, parallelism: int, work: Path) -> dict[str, float]:
-    """events/s of each expression over the same file into a blackhole (raw source, no watermark).
-
-    Each figure is one Flink job, start to end (job start included); the first job only warms up.
-    """
-    from bench.job_throughput import write_events
-
-    path = work / "events.jsonl"
-    write_events(path, events)
-    expressions = {
-        "warm-up (not a figure)": "payload",
-        "copy payload (baseline)": "payload",
-        "SQL reject_reason_sql()": validation.reject_reason_sql(),
-        "AUCTION_REJECT_REASON": "AUCTION_REJECT_REASON(payload)",
-    }
-    rates = {}
-    for label, expression in expressions.items():
-        t_env = _table_env()
-        t_env.get_config().set("parallelism.default", str(parallelism))
-        source = pipeline.with_options(pipeline.file_source_options(path.as_uri()))
-        t_env.execute_sql(f"CREATE TABLE events (payload STRING) WITH ({source})")
-        t_env.execute_sql("CREATE TABLE sink (r STRING) WITH ('connector' = 'blackhole')")
-        started = time.perf_counter()
-        t_env.execute_sql(f"INSERT INTO sink SELECT {expression} FROM events").wait()
-        rates[label] = events / (time.perf_counter() - started)
-        print(f"{label:26s} {rates[label]:9.0f} events/s", flush=True)
-    return rates
-
-
-if __name__ == "__main__":
-    import argparse
-    import tempfile
-
-    parser = argparse.ArgumentParser(description="Throughput: SQL reject reason vs AUCTION_REJECT_REASON")
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--parallelism", type=int, default=2)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="reason-bench-") as tmp:
-        bench(args.events, args.parallelism, Path(tmp))
