@@ -3,7 +3,10 @@
 `schemas/auction_event.schema.json` is the one definition of an event. This
 module turns it into SQL expressions, so that parsing and validation run in the
 JVM (DESIGN.md section 1) and a field added to the schema is validated without
-touching SQL by hand.
+touching SQL by hand. The job reads the typed columns and the event time from
+here; the reject reason it takes from the Java twin `AUCTION_REJECT_REASON`
+(one JSON parse instead of ~60), and `reject_reason_sql()` is the reference the
+tests hold that function equal to.
 
 Why the shapes below: in Flink 2.2 `JSON_VALUE(... RETURNING DOUBLE NULL ON
 ERROR)` throws a ClassCastException on a JSON string such as "1.5" instead of
