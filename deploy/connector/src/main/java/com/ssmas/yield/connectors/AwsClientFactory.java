@@ -156,6 +156,14 @@ public final class AwsClientFactory implements Serializable {
         return provider;
     }
 
+    /** Standard SDK retries (throttling, 5xx, network) under one bounded call timeout. */
+    private static ClientOverrideConfiguration clientOverrides() {
+        return ClientOverrideConfiguration.builder()
+                .retryStrategy(RetryMode.STANDARD)
+                .apiCallTimeout(Duration.ofSeconds(120))
+                .build();
+    }
+
     private AttributeMap httpDefaults() {
         return AttributeMap.builder()
                 .put(SdkHttpConfigurationOption.TRUST_ALL_CERTIFICATES, trustAllCertificates)
@@ -192,11 +200,7 @@ public final class AwsClientFactory implements Serializable {
                         .httpClient(http)
                         .region(Region.of(region))
                         .credentialsProvider(checkedCredentialsProvider())
-                        .overrideConfiguration(
-                                ClientOverrideConfiguration.builder()
-                                        .retryStrategy(RetryMode.STANDARD)
-                                        .apiCallTimeout(Duration.ofSeconds(120))
-                                        .build());
+                        .overrideConfiguration(clientOverrides());
         if (endpoint != null) {
             builder.endpointOverride(URI.create(endpoint));
         }
@@ -216,11 +220,7 @@ public final class AwsClientFactory implements Serializable {
                         .httpClient(http)
                         .region(Region.of(region))
                         .credentialsProvider(checkedCredentialsProvider())
-                        .overrideConfiguration(
-                                ClientOverrideConfiguration.builder()
-                                        .retryStrategy(RetryMode.STANDARD)
-                                        .apiCallTimeout(Duration.ofSeconds(120))
-                                        .build());
+                        .overrideConfiguration(clientOverrides());
         if (endpoint != null) {
             builder.endpointOverride(URI.create(endpoint));
         }
