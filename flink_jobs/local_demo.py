@@ -156,7 +156,7 @@ def main() -> None:
     try:
         run(args.events, args.rate, args.seed, args.duplicates)
     except KeyboardInterrupt:
-        print("\ninterrupted: job cancelled, stand-ins stopped")
+        print("\ninterrupted: job cancelled, its stream deleted, the stand-ins this run started stopped")
 
 
 if __name__ == "__main__":
