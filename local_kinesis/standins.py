@@ -11,6 +11,8 @@ Stand-ins (all on 127.0.0.1):
 - kinesis-local (kinesis-mock): https :4567, http :4568
 - moto_server (S3, DynamoDB, CloudWatch, SageMaker): http :5055
 - kinesalite: http :4569, and its StreamARN shim: http :4570 (optional)
+- feature-store (SageMaker Feature Store runtime, ``local_kinesis.feature_store``): http :5060
+  (opt-in: ``start(["moto", "feature-store"])``; not in the default set)
 
 Runtime files live in ``.local/`` at the repo root: pid files in ``.local/run/``,
 logs in ``.local/logs/<name>.log``.
@@ -47,12 +49,14 @@ KINESIS_LOCAL_PLAIN_PORT = 4568
 MOTO_PORT = 5055
 KINESALITE_PORT = 4569
 SHIM_PORT = 4570
+FEATURE_STORE_PORT = 5060
 
 KINESIS_LOCAL_ENDPOINT = f"https://{HOST}:{KINESIS_LOCAL_TLS_PORT}"
 KINESIS_LOCAL_PLAIN_ENDPOINT = f"http://{HOST}:{KINESIS_LOCAL_PLAIN_PORT}"
 MOTO_ENDPOINT = f"http://{HOST}:{MOTO_PORT}"
 KINESALITE_ENDPOINT = f"http://{HOST}:{KINESALITE_PORT}"
 SHIM_ENDPOINT = f"http://{HOST}:{SHIM_PORT}"
+FEATURE_STORE_ENDPOINT = f"http://{HOST}:{FEATURE_STORE_PORT}"
 
 HEALTH_REGION = "eu-west-1"
 # Set to 1 to run the node stand-ins without the loopback preload (they then listen on all interfaces).
@@ -219,6 +223,14 @@ def _moto_health() -> None:
     aws_client("s3", MOTO_ENDPOINT, HEALTH_REGION, max_attempts=1, connect_timeout=1, read_timeout=3).list_buckets()
 
 
+def _feature_store_health() -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{FEATURE_STORE_ENDPOINT}/_health", timeout=3) as answer:
+        if json.load(answer).get("status") != "ok":
+            raise StandInError("feature-store /_health is not ok")
+
+
 # --------------------------------------------------------------------------- stand-in specs
 
 
@@ -290,6 +302,21 @@ def _shim_cmd() -> list[str]:
     ]
 
 
+def _feature_store_cmd() -> list[str]:
+    # Group metadata comes from moto's DescribeFeatureGroup: start moto too.
+    return [
+        sys.executable,
+        "-m",
+        "local_kinesis.feature_store",
+        "--port",
+        str(FEATURE_STORE_PORT),
+        "--data-dir",
+        str(LOCAL_DIR / "feature_store"),
+        "--control-plane",
+        MOTO_ENDPOINT,
+    ]
+
+
 STANDINS: dict[str, StandIn] = {
     "kinesis-local": StandIn(
         name="kinesis-local",
@@ -343,6 +370,14 @@ STANDINS: dict[str, StandIn] = {
         endpoint=SHIM_ENDPOINT,
         command=_shim_cmd,
         health=_kinesis_health(SHIM_ENDPOINT),
+        env={"PYTHONPATH": str(REPO_ROOT)},
+    ),
+    "feature-store": StandIn(
+        name="feature-store",
+        ports=(FEATURE_STORE_PORT,),
+        endpoint=FEATURE_STORE_ENDPOINT,
+        command=_feature_store_cmd,
+        health=_feature_store_health,
         env={"PYTHONPATH": str(REPO_ROOT)},
     ),
 }
