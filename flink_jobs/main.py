@@ -57,7 +57,6 @@ def create_table_env(config: AppConfig, on_msf: bool, checkpoint_dir: str | None
             "execution.checkpointing.mode": "EXACTLY_ONCE",
             "python.executable": sys.executable,
             "python.client.executable": sys.executable,
-            "python.pythonpath": str(ROOT),
         }
         if checkpoint_dir:
             settings["execution.checkpointing.dir"] = checkpoint_dir

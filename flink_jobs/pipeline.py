@@ -15,12 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from string import Template
 
-from pyflink.table import DataTypes, StatementSet, TableEnvironment
-from pyflink.table.udf import udf
+from pyflink.table import StatementSet, TableEnvironment
 
 from flink_jobs import validation
 from flink_jobs.config import AppConfig
-from udfs import rules
+from udfs import floors, rules
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "schemas" / "sql"
 
@@ -103,11 +102,6 @@ def _prime_time(hour: str) -> str:
 def _iso_day_of_week(ts: str) -> str:
     # DAYOFWEEK is 1 = Sunday .. 7 = Saturday; ISO is 1 = Monday .. 7 = Sunday.
     return f"MOD(DAYOFWEEK({ts}) + 5, 7) + 1"
-
-
-@udf(result_type=DataTypes.DOUBLE())
-def floor_from_cpm(predicted_cpm_eur: float, data_points: int, prime_time: bool, premium: bool) -> float:
-    return rules.floor_price(predicted_cpm_eur, data_points, prime_time, premium)
 
 
 def auction_stream_ddl(source_options: dict[str, str], lateness_ms: int) -> str:
@@ -194,7 +188,7 @@ GROUP BY window_start, window_end, GROUPING SETS ((fine_key), (coarse_key))""")
 
     prime = _prime_time("HOUR(window_start)")
     ttl_s = config.job.window_ms * config.job.floor_ttl_windows // 1000
-    t_env.create_temporary_function("floor_from_cpm", floor_from_cpm)
+    floors.register(t_env)
     # Segments with no fill in the window have no clearing price: no new floor;
     # the previous one expires and readers fall back.
     t_env.execute_sql(f"""
