@@ -12,6 +12,7 @@ import software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsPro
 import software.amazon.awssdk.auth.credentials.ProfileCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.SystemPropertyCredentialsProvider;
+import software.amazon.awssdk.awscore.client.builder.AwsClientBuilder;
 import software.amazon.awssdk.core.client.config.ClientOverrideConfiguration;
 import software.amazon.awssdk.core.retry.RetryMode;
 import software.amazon.awssdk.http.SdkHttpClient;
@@ -21,9 +22,7 @@ import software.amazon.awssdk.http.async.SdkAsyncHttpClient;
 import software.amazon.awssdk.http.nio.netty.NettyNioAsyncHttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.dynamodb.DynamoDbAsyncClient;
-import software.amazon.awssdk.services.dynamodb.DynamoDbAsyncClientBuilder;
 import software.amazon.awssdk.services.kinesis.KinesisClient;
-import software.amazon.awssdk.services.kinesis.KinesisClientBuilder;
 import software.amazon.awssdk.utils.AttributeMap;
 
 import java.io.Serializable;
@@ -195,16 +194,7 @@ public final class AwsClientFactory implements Serializable {
                         .connectionTimeout(Duration.ofSeconds(10))
                         .socketTimeout(Duration.ofSeconds(60))
                         .buildWithDefaults(httpDefaults());
-        KinesisClientBuilder builder =
-                KinesisClient.builder()
-                        .httpClient(http)
-                        .region(Region.of(region))
-                        .credentialsProvider(checkedCredentialsProvider())
-                        .overrideConfiguration(clientOverrides());
-        if (endpoint != null) {
-            builder.endpointOverride(URI.create(endpoint));
-        }
-        return builder.build();
+        return configured(KinesisClient.builder().httpClient(http));
     }
 
     /** An asynchronous DynamoDB client (Netty, at most {@code maxConcurrency} open requests). */
@@ -215,12 +205,14 @@ public final class AwsClientFactory implements Serializable {
                         .connectionTimeout(Duration.ofSeconds(10))
                         .readTimeout(Duration.ofSeconds(60))
                         .buildWithDefaults(httpDefaults());
-        DynamoDbAsyncClientBuilder builder =
-                DynamoDbAsyncClient.builder()
-                        .httpClient(http)
-                        .region(Region.of(region))
-                        .credentialsProvider(checkedCredentialsProvider())
-                        .overrideConfiguration(clientOverrides());
+        return configured(DynamoDbAsyncClient.builder().httpClient(http));
+    }
+
+    /** What every client shares: region, checked credentials, retries, endpoint override. */
+    private <B extends AwsClientBuilder<B, C>, C> C configured(B builder) {
+        builder.region(Region.of(region))
+                .credentialsProvider(checkedCredentialsProvider())
+                .overrideConfiguration(clientOverrides());
         if (endpoint != null) {
             builder.endpointOverride(URI.create(endpoint));
         }
