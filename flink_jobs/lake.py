@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 PREFIXES = {
     "raw": "raw",
     "raw_errors": "raw_errors",
+    "raw_late": "raw_late",
     "features": "processed/features",
     "floors": "outputs/predictions/real_time",
 }

@@ -2,6 +2,7 @@
 
     auction_stream -> checked_events --+--> raw_errors (reason + payload)
                                        +--> raw_events (Parquet, by hour)
+                                       +--> raw_late (behind the watermark: kept, not windowed)
                                        +--> deduped -> segment_windows (fine + coarse)
                                               +--> segment_features (Parquet)
                                               +--> floors -> floors_dynamodb + floors_parquet
@@ -31,7 +32,6 @@ REJECT_REASON_FUNCTION_DDL = (
     "AS 'com.ssmas.yield.connectors.validation.AuctionRejectReason' LANGUAGE JAVA"
 )
 
-SINK_TABLES = ("raw_events", "raw_errors", "segment_features", "floors_dynamodb", "floors_parquet")
 
 
 def render_ddl(name: str, **values: str) -> str:
@@ -117,7 +117,7 @@ def auction_stream_ddl(source_options: dict[str, str], lateness_ms: int) -> str:
 def register_tables(t_env: TableEnvironment, config: AppConfig, source_options: dict[str, str]) -> None:
     t_env.execute_sql(auction_stream_ddl(source_options, config.job.lateness_ms))
     lake = config.lake.path
-    for name in ("raw_events", "raw_errors", "segment_features", "floors_parquet"):
+    for name in ("raw_events", "raw_errors", "raw_late", "segment_features", "floors_parquet"):
         t_env.execute_sql(render_ddl(name, lake_path=lake))
     access = {"aws.endpoint": config.floors.endpoint} if config.floors.endpoint else {}
     access |= config.floors.credentials
@@ -149,16 +149,22 @@ CREATE TEMPORARY VIEW accepted_events AS
 SELECT *,
     {country_tier_sql()} AS country_tier,
     CAST(HOUR(event_time) AS INT) AS hour_of_day,
-    {_iso_day_of_week("event_time")} AS day_of_week
+    {_iso_day_of_week("event_time")} AS day_of_week,
+    CURRENT_WATERMARK(event_time) AS watermark_at_arrival
 FROM checked_events WHERE reject_reason IS NULL""")
+
+    # Late = behind the watermark when read. Decided here, once, so that an event is either
+    # counted by its window or kept in raw_late/, never both and never neither.
+    late = "watermark_at_arrival IS NOT NULL AND event_time <= watermark_at_arrival"
+    t_env.execute_sql(f"CREATE TEMPORARY VIEW late_events AS SELECT * FROM accepted_events WHERE {late}")
 
     # Producers retry, so the stream repeats impressions: keep the first seen.
     # Proctime order keeps the result append-only; state is bounded by table.exec.state.ttl.
-    t_env.execute_sql("""
+    t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW deduped_events AS
 SELECT * FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY impression_id ORDER BY proc_time ASC) AS occurrence
-  FROM accepted_events
+  FROM accepted_events WHERE NOT ({late})
 ) WHERE occurrence = 1""")
 
     aggregates = """
@@ -212,6 +218,11 @@ def build_statement_set(t_env: TableEnvironment, config: AppConfig, source_optio
 INSERT INTO raw_errors
 SELECT reject_reason, payload, CAST(proc_time AS TIMESTAMP(3)), {_partition_columns("proc_time")}
 FROM checked_events WHERE reject_reason IS NOT NULL""")
+    statements.add_insert_sql(f"""
+INSERT INTO raw_late
+SELECT impression_id, event_time, watermark_at_arrival, payload, CAST(proc_time AS TIMESTAMP(3)),
+    {_partition_columns("proc_time")}
+FROM late_events""")
     statements.add_insert_sql(f"""
 INSERT INTO raw_events
 SELECT impression_id, event_time, country, country_tier, device_category, format, inventory_type,

@@ -118,6 +118,7 @@ class Scenario:
     events: list[dict]
     duplicates: list[dict]
     bad: list[tuple[bytes, str]]
+    late: dict  # sent after the job has read everything else: behind the watermark by then
     sent: int
 
 
@@ -132,15 +133,23 @@ def run_scenario(config: AppConfig, work_dir: Path, bad_kinds: int | None = None
     sent = send(config, payloads)
     assert sent == len(payloads)
 
+    # An auction of the first window, produced once the job has read the last window: the
+    # watermark has passed it, so it must land in raw_late/ and in no window.
+    late = dict(events[0], impression_id="late-1")
+
     job = start_job(config, kinesis_source_options(config), work_dir)
     try:
         job.wait_running()
-        wait_for(lambda: len(lake.read(config.lake.path, "raw")) >= len(events) + len(duplicates),
+        accepted = len(events) + len(duplicates)
+        wait_for(lambda: len(lake.read(config.lake.path, "raw")) >= accepted,
                  120, "every accepted event committed to raw/", job)
+        sent += send(config, [json.dumps(late).encode()])
+        wait_for(lambda: len(lake.read(config.lake.path, "raw")) >= accepted + 1,
+                 60, "the late event committed to raw/", job)
         job.drain()
     finally:
         job.cancel()
-    return Scenario(events, duplicates, bad, sent)
+    return Scenario(events, duplicates, bad, late, sent)
 
 
 def assert_outputs_match_oracle(config: AppConfig, scenario: Scenario) -> None:
@@ -148,7 +157,15 @@ def assert_outputs_match_oracle(config: AppConfig, scenario: Scenario) -> None:
     errors = lake.read(config.lake.path, "raw_errors")
     # Nothing lost, nothing read twice: accepted + rejected = sent.
     assert len(raw) + len(errors) == scenario.sent
-    assert Counter(raw["impression_id"]) == Counter(e["impression_id"] for e in scenario.events + scenario.duplicates)
+    assert Counter(raw["impression_id"]) == Counter(
+        e["impression_id"] for e in scenario.events + scenario.duplicates + [scenario.late])
+    late = lake.read(config.lake.path, "raw_late")
+    # The late auction, and possibly retried copies that arrived after the watermark passed them
+    # (their first copy was counted on time; dedup would have dropped them anyway).
+    assert scenario.late["impression_id"] in set(late["impression_id"])
+    assert set(late["impression_id"]) <= {scenario.late["impression_id"]} | {
+        e["impression_id"] for e in scenario.duplicates}, late[["impression_id", "event_time", "watermark_at_arrival"]]
+    assert (late["event_time"] <= late["watermark_at_arrival"]).all()
     assert sorted(errors.get("reason", [])) == sorted(reason for _, reason in scenario.bad)
     assert set(errors.get("payload", [])) == {p.decode() for p, _ in scenario.bad}
 
