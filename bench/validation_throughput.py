@@ -14,7 +14,8 @@ from pathlib import Path
 
 from bench.job_throughput import write_events
 from flink_jobs import pipeline, validation
-from tests.test_validation_udf import _table_env
+from flink_jobs.config import load_config
+from flink_jobs.main import create_table_env
 
 
 def bench(events: int, parallelism: int, work: Path) -> dict[str, float]:
@@ -32,8 +33,9 @@ def bench(events: int, parallelism: int, work: Path) -> dict[str, float]:
     }
     rates = {}
     for label, expression in expressions.items():
-        t_env = _table_env()
+        t_env = create_table_env(load_config(), on_msf=False)  # the job's environment, jar loaded
         t_env.get_config().set("parallelism.default", str(parallelism))
+        t_env.execute_sql(pipeline.REJECT_REASON_FUNCTION_DDL)
         source = pipeline.with_options(pipeline.file_source_options(path.as_uri()))
         t_env.execute_sql(f"CREATE TABLE events (payload STRING) WITH ({source})")
         t_env.execute_sql("CREATE TABLE sink (r STRING) WITH ('connector' = 'blackhole')")
