@@ -18,12 +18,11 @@ from pathlib import Path
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from flink_jobs.config import load_config
+from flink_jobs.config import load_config, write_properties
 from flink_jobs.pipeline import auction_stream_ddl, file_source_options
 from flink_jobs.runner import start_job
 from local_kinesis import resources, standins
 from local_kinesis.events import DEFAULT_START, encode, generate_events
-from tests.conftest import write_properties
 
 RATE = 580.0  # the production average, events/s of event time
 

@@ -56,6 +56,15 @@ def load_groups(path: Path | None = None) -> dict[str, dict[str, str]]:
     return groups
 
 
+def write_properties(path: Path, overrides: dict[str, dict[str, str]], base: Path = LOCAL_PROPERTIES) -> Path:
+    """A copy of a property-group file with some values replaced (tests, benchmarks, variants)."""
+    groups = json.loads(Path(base).read_text(encoding="utf-8"))
+    for group in groups:
+        group["PropertyMap"].update(overrides.get(group["PropertyGroupId"], {}))
+    path.write_text(json.dumps(groups, indent=2), encoding="utf-8")
+    return path
+
+
 def parse_duration_ms(value: str, where: str) -> int:
     """'10 s', '1 h', '500 ms', '5 min', '1 d' -> milliseconds (> 0)."""
     match = _DURATION.match(value)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from flink_jobs.config import LOCAL_PROPERTIES, AppConfig, load_config
+from flink_jobs.config import AppConfig, load_config, write_properties
 from local_kinesis import resources, standins
 
 
@@ -18,15 +17,6 @@ def running_standins() -> Iterator[None]:
     """kinesis-local and moto_server on loopback for the whole session (reused if already up)."""
     with standins.running_standins(stop_on_exit=True):
         yield
-
-
-def write_properties(path: Path, overrides: dict[str, dict[str, str]]) -> Path:
-    """The local application properties with some values replaced, as a new file."""
-    groups = json.loads(LOCAL_PROPERTIES.read_text(encoding="utf-8"))
-    for group in groups:
-        group["PropertyMap"].update(overrides.get(group["PropertyGroupId"], {}))
-    path.write_text(json.dumps(groups, indent=2), encoding="utf-8")
-    return path
 
 
 def e2e_config(tmp_path: Path, stream: dict[str, str]) -> AppConfig:

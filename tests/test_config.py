@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from flink_jobs import validation
-from flink_jobs.config import ConfigError, load_config, parse_duration_ms
+from flink_jobs.config import ConfigError, load_config, parse_duration_ms, write_properties
 from flink_jobs.pipeline import SQL_DIR, interval_sql
-from tests.conftest import write_properties
 
 
 def test_local_properties_load():
