@@ -35,7 +35,7 @@ def bench(events: int, parallelism: int, work: Path) -> dict[str, float]:
     for label, expression in expressions.items():
         t_env = create_table_env(load_config(), on_msf=False)  # the job's environment, jar loaded
         t_env.get_config().set("parallelism.default", str(parallelism))
-        t_env.execute_sql(pipeline.REJECT_REASON_FUNCTION_DDL)
+        pipeline.register_functions(t_env)
         source = pipeline.with_options(pipeline.file_source_options(path.as_uri()))
         t_env.execute_sql(f"CREATE TABLE events (payload STRING) WITH ({source})")
         t_env.execute_sql("CREATE TABLE sink (r STRING) WITH ('connector' = 'blackhole')")

@@ -1,12 +1,12 @@
 """Flink SQL for parsing and validating auction events, generated from the JSON schema.
 
 `schemas/auction_event.schema.json` is the one definition of an event. This
-module turns it into SQL expressions, so that parsing and validation run in the
-JVM (DESIGN.md section 1) and a field added to the schema is validated without
-touching SQL by hand. The job reads the typed columns and the event time from
-here; the reject reason it takes from the Java twin `AUCTION_REJECT_REASON`
-(one JSON parse instead of ~60), and `reject_reason_sql()` is the reference the
-tests hold that function equal to.
+module turns it into SQL expressions: the specification of parsing and
+validation. The job runs their Java twins from the connector jar, driven by the
+same schema: `AUCTION_PARSE` (reject reason and typed columns from one parse
+instead of ~60 JSON function calls) and `AUCTION_EVENT_TIME`; the tests hold
+them equal to `reject_reason_sql()`, `typed_columns_sql()` and `event_time_sql()`
+record by record. The job takes the column names from `typed_column_names()`.
 
 Why the shapes below: in Flink 2.2 `JSON_VALUE(... RETURNING DOUBLE NULL ON
 ERROR)` throws a ClassCastException on a JSON string such as "1.5" instead of
@@ -165,6 +165,11 @@ def reject_reason_sql(schema: dict | None = None) -> str:
             whens.append((f"{present} AND ({event_time_sql()}) IS NULL", "BAD_EVENT_TIME"))
     body = "\n    ".join(f"WHEN {cond} THEN {_lit(reason)}" for cond, reason in whens)
     return f"CASE\n    {body}\n    ELSE CAST(NULL AS STRING)\n  END"
+
+
+def typed_column_names(schema: dict | None = None) -> list[str]:
+    """The typed event columns in schema order (event_time excluded: it is the rowtime)."""
+    return [f.name for f in fields(schema) if f.name != "event_time"]
 
 
 def typed_columns_sql(schema: dict | None = None) -> list[str]:

@@ -62,6 +62,7 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str | N
     config = load_config()
     t_env = create_table_env(config, on_msf=False)  # the job's environment, connector jar loaded
     t_env.get_config().set("parallelism.default", "1")
+    pipeline.register_functions(t_env)
     t_env.execute_sql(pipeline.auction_stream_ddl(pipeline.file_source_options(path.as_uri()), 5_000))
     pipeline.register_views(t_env, config)
     with t_env.execute_sql("SELECT payload, reject_reason, impression_id FROM checked_events").collect() as rows:

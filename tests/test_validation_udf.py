@@ -183,28 +183,49 @@ def all_records() -> list[str]:
 
 
 def _table_env() -> TableEnvironment:
-    """The job's own environment (connector jar loaded) with the function registered."""
+    """The job's own environment (connector jar loaded) with the Java functions registered."""
     t_env = create_table_env(load_config(), on_msf=False)
     t_env.get_config().set("parallelism.default", "1")
-    t_env.execute_sql(pipeline.REJECT_REASON_FUNCTION_DDL)
+    pipeline.register_functions(t_env)
     return t_env
 
 
 @pytest.fixture(scope="module")
-def compared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str | None, str | None]]:
-    """payload -> (SQL reason, AUCTION_REJECT_REASON) for every record, from one Flink query."""
+def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """payload -> the SQL reference and the job's Java-parsed columns, for every record, from one query.
+
+    Reference columns are prefixed `sql_`; the others are what the job's checked_events view gives
+    (AUCTION_PARSE for the reason and the typed fields, AUCTION_EVENT_TIME for the event time).
+    """
     records = all_records()
     path = tmp_path_factory.mktemp("validation_udf") / "records.jsonl"
     path.write_text("\n".join(records) + "\n", encoding="utf-8")
     t_env = _table_env()
     t_env.execute_sql(pipeline.auction_stream_ddl(pipeline.file_source_options(path.as_uri()), 5_000))
     pipeline.register_views(t_env, load_config())
-    # The SQL expression is the reference; the job's checked_events view uses the function.
-    query = f"SELECT payload, {validation.reject_reason_sql()}, reject_reason FROM checked_events"
+    names = validation.typed_column_names()
+    # Timestamps compared as text: PyFlink cannot hand year 0001 to Python's datetime.
+    reference = [f"{validation.reject_reason_sql()} AS sql_reject_reason",
+                 f"CAST({validation.event_time_sql()} AS STRING) AS sql_event_time"]
+    reference += [sql.replace(f" AS {name}", f" AS sql_{name}") for sql, name in
+                  zip(validation.typed_columns_sql(), names, strict=True)]
+    columns = ["payload", "reject_reason", "event_time", *names]
+    selected = ", ".join("CAST(event_time AS STRING)" if c == "event_time" else c for c in columns)
+    query = f"SELECT {selected}, {', '.join(reference)} FROM checked_events"
+    got = {}
     with t_env.execute_sql(query).collect() as rows:
-        got = {row[0]: (row[1], row[2]) for row in rows}
+        for row in rows:
+            values = list(row)
+            got[values[0]] = dict(zip(columns + ["sql_reject_reason", "sql_event_time"] + [f"sql_{n}" for n in names],
+                                      values, strict=True))
     assert set(got) == set(records), "a record was lost or changed on the way"
     return got
+
+
+@pytest.fixture(scope="module")
+def compared(parsed: dict[str, dict[str, Any]]) -> dict[str, tuple[str | None, str | None]]:
+    """payload -> (SQL reason, the job's reason)."""
+    return {p: (row["sql_reject_reason"], row["reject_reason"]) for p, row in parsed.items()}
 
 
 def test_enough_records_compared(compared):
@@ -221,6 +242,19 @@ def test_udf_gives_the_sql_reason_for_every_record(compared):
     differ = {p: reasons for p, reasons in compared.items() if reasons[0] != reasons[1]}
     shown = "\n".join(f"  sql={s!r} udf={u!r} payload={p[:300]!r}" for p, (s, u) in list(differ.items())[:20])
     assert not differ, f"{len(differ)} of {len(compared)} records differ:\n{shown}"
+
+
+def test_valid_events_get_the_sql_typed_columns_and_event_time(parsed):
+    valid = [row for row in parsed.values() if row["sql_reject_reason"] is None]
+    assert len(valid) > 100
+    for row in valid:
+        for name in ["event_time", *validation.typed_column_names()]:
+            assert row[name] == row[f"sql_{name}"], (name, row["payload"][:300])
+    # A rejected record has its reason only: no half-typed event leaks out.
+    for row in parsed.values():
+        if row["reject_reason"] is not None:
+            assert all(row[name] is None for name in validation.typed_column_names()), row["payload"][:300]
+            assert row["event_time"] == "1970-01-01 00:00:00.000", "a rejected record must not move the watermark"
 
 
 def test_known_cases_keep_their_reason(compared):

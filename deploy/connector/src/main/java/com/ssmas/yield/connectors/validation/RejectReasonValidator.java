@@ -10,6 +10,7 @@ import javax.annotation.Nullable;
 
 import java.io.IOException;
 import java.math.BigDecimal;
+import java.time.LocalDateTime;
 import java.util.Arrays;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -120,6 +121,49 @@ public final class RejectReasonValidator {
             }
         }
         return null;
+    }
+
+    // ------------------------------------------------------------------ values of a valid event
+
+    /**
+     * The value of property {@code i} of the record last given to {@link #rejectReason}, typed as
+     * the job's SQL columns hold it (String, Double, Integer, Boolean, or null when absent or JSON
+     * null). Only meaningful when that record was valid. An integer outside the 32-bit range is
+     * null, as {@code TRY_CAST(... AS INT)} makes it.
+     */
+    public @Nullable Object value(int i) {
+        byte k = kind[i];
+        if (k == ABSENT || k == NULL) {
+            return null;
+        }
+        switch (fields[i].type) {
+            case STRING:
+                return text[i];
+            case NUMBER:
+                return number[i];
+            case INTEGER:
+                return fitsInt[i] ? intValue[i] : null;
+            case BOOLEAN:
+                return k == TRUE;
+            default:
+                throw new IllegalStateException("unknown type of " + fields[i].name);
+        }
+    }
+
+    /**
+     * A valid event time (yyyy-MM-ddTHH:mm:ss[.f{1,3}]Z, already checked) as a LocalDateTime in
+     * UTC, with the fraction read as milliseconds the way TO_TIMESTAMP reads it (.2 is 200 ms).
+     */
+    public static LocalDateTime eventTime(String s) {
+        int millis = 0;
+        if (s.length() > 20 && s.charAt(19) == '.') {
+            int end = s.length() - 1; // the final 'Z'
+            String fraction = (s.substring(20, end) + "00").substring(0, 3);
+            millis = digits(fraction, 0, 3);
+        }
+        return LocalDateTime.of(
+                digits(s, 0, 4), digits(s, 5, 2), digits(s, 8, 2),
+                digits(s, 11, 2), digits(s, 14, 2), digits(s, 17, 2), millis * 1_000_000);
     }
 
     // ------------------------------------------------------------------ parsing
