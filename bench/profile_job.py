@@ -2,9 +2,9 @@
 
 Runs the full job (bench.job_throughput.full_job) on pre-generated events in a mini
 cluster whose JVM records execution samples, then prints the methods that hold the
-most samples: by self time (top frame) and by inclusive time (anywhere on the stack,
-grouped into the job's stages). Python workers are separate processes: their share
-shows as time in the Python operator's data exchange on the Java side.
+most samples: by self time (top frame), and grouped into the job's stages. Python
+workers are separate processes: their share shows as time in the Python operator's
+data exchange on the Java side.
 
     .venv/bin/python -m bench.profile_job --events 300000
 """
@@ -20,7 +20,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-# Stages of the job, by a fragment of the class or method name on the stack (first match wins).
+# Stages of the job, by a fragment of a frame's class or method name (first match wins). A sample
+# belongs to the stage of the frame nearest the top of its stack: the work itself, not its caller.
 STAGES: tuple[tuple[str, str], ...] = (
     ("kinesis/file source read", "FileSource|KinesisShardSplitReader|TextLineInputFormat|DeserializationSchema"),
     ("event validation (Java UDF)", "yield.connectors.validation"),
@@ -46,8 +47,17 @@ def _frames(event: dict) -> list[str]:
     return out
 
 
+def _stage(frames: list[str]) -> str:
+    """The stage of the frame nearest the top of the stack that belongs to one (self time by stage)."""
+    for frame in frames:
+        for stage, pattern in STAGES:
+            if any(p in frame for p in pattern.split("|")):
+                return stage
+    return "other"
+
+
 def summarize(jfr_file: Path, top: int = 25) -> tuple[Counter, Counter, int]:
-    """(self samples by method, inclusive samples by stage, total samples) of a recording."""
+    """(self samples by method, self samples by stage, total samples) of a recording."""
     jfr = shutil.which("jfr") or str(Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "jfr")
     raw = subprocess.run(
         [jfr, "print", "--json", "--stack-depth", "64", "--events", "jdk.ExecutionSample", str(jfr_file)],
@@ -67,10 +77,7 @@ def summarize(jfr_file: Path, top: int = 25) -> tuple[Counter, Counter, int]:
             continue
         task_samples += 1
         self_time[frames[0]] += 1
-        stack = " ".join(frames)
-        for stage, pattern in STAGES:
-            if any(p in stack for p in pattern.split("|")):
-                by_stage[stage] += 1
+        by_stage[_stage(frames)] += 1
     return self_time, by_stage, task_samples
 
 
@@ -101,7 +108,7 @@ def main() -> None:
         subprocess.run(["jcmd", str(pid), "JFR.dump", f"filename={dump}"], check=True, capture_output=True)
         self_time, by_stage, total = summarize(dump, args.top)
     print(f"\n{total} execution samples on task threads")
-    print("\ninclusive share by stage (a sample can count in several stages):")
+    print("\nshare by stage (each sample counts once, in the stage nearest its top frame):")
     for stage, n in by_stage.most_common():
         print(f"  {n / total:6.1%}  {stage}")
     print(f"\ntop {args.top} methods by self time:")
