@@ -44,6 +44,9 @@ def create_table_env(config: AppConfig, on_msf: bool, checkpoint_dir: str | None
         # Fixed for the life of the application (also on MSF): keyed state can only be restored
         # at a new parallelism when the number of key groups stays the same.
         "pipeline.max-parallelism": str(job.max_parallelism),
+        # Python functions see one row per segment and window, not per event: flush their
+        # bundles quickly (default 1 s) so that a closed window's floors are not held back.
+        "python.fn-execution.bundle.time": "100",
     }
     if not on_msf:
         # On MSF parallelism and checkpoints are application settings.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from py4j.protocol import Py4JJavaError
 from pyflink.common import JobStatus
 from pyflink.common.completable_future import CompletableFuture
 from pyflink.java_gateway import get_gateway
-from pyflink.table import TableResult
+from pyflink.table import StatementSet, TableEnvironment, TableResult
 
 from flink_jobs.config import AppConfig
 from flink_jobs.main import create_table_env
@@ -86,10 +87,20 @@ class RunningJob:
                 raise
 
 
-def start_job(config: AppConfig, source_options: dict[str, str], work_dir: Path) -> RunningJob:
-    """Submit the full graph, reading from `source_options` (Kinesis or a file)."""
+def start_job(
+    config: AppConfig,
+    source_options: dict[str, str],
+    work_dir: Path,
+    extend: Callable[[TableEnvironment, StatementSet], None] | None = None,
+) -> RunningJob:
+    """Submit the full graph, reading from `source_options` (Kinesis or a file).
+
+    `extend` may add statements to the graph before it is submitted (benchmark probes).
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     t_env = create_table_env(config, on_msf=False, checkpoint_dir=(work_dir / "checkpoints").as_uri())
     statements = build_statement_set(t_env, config, source_options)
+    if extend is not None:
+        extend(t_env, statements)
     result = statements.execute()
     return RunningJob(result=result, savepoint_dir=work_dir / "savepoints")

@@ -17,6 +17,8 @@ CREATE TABLE floors_dynamodb (
   'table-name' = '${floors_table}',
   'aws.region' = '${floors_region}',
   'sink.batch.max-size' = '25',
+  -- A floor waits at most this long (ms) in the sink's buffer: freshness, not batching, matters.
+  'sink.flush-buffer.timeout' = '200',
   -- One request in flight: a retried write can never land after a newer floor for the same key.
   'sink.requests.max-inflight' = '1'${floors_access_options}
 )
