@@ -44,9 +44,9 @@ test: setup lint
 test-all: setup lint
 	$(PY) -m pytest $(ARGS)
 
-# Throughput of the full job against a bare parse-and-count job, same events, same run.
+# All benchmarks (throughput, freshness, lookups, state, producers) -> bench/results/BENCHMARKS.md + charts.
 bench: setup
-	$(PY) -m bench.job_throughput $(ARGS)
+	$(PY) -m bench.run_all $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
