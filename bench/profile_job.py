@@ -24,7 +24,7 @@ from pathlib import Path
 # belongs to the stage of the frame nearest the top of its stack: the work itself, not its caller.
 STAGES: tuple[tuple[str, str], ...] = (
     ("kinesis/file source read", "FileSource|KinesisShardSplitReader|TextLineInputFormat|DeserializationSchema"),
-    ("event validation (Java UDF)", "yield.connectors.validation"),
+    ("parse + validate (AUCTION_PARSE, AUCTION_EVENT_TIME)", "yield.connectors.validation|jackson"),
     ("JSON functions (JSON_VALUE/JSON_QUERY)", "SqlJsonUtils|JsonPath|jsonValue|jsonQuery"),
     ("Parquet writing", "parquet"),
     ("dedup (ROW_NUMBER)", "Deduplicate|RowTimeDeduplicate|ProcTimeDeduplicate|Rank"),
@@ -43,7 +43,7 @@ def _frames(event: dict) -> list[str]:
     for frame in frames.get("frames", []) or []:
         method = frame.get("method", {})
         cls = method.get("type", {}).get("name", "?")
-        out.append(f"{cls}.{method.get('name', '?')}")
+        out.append(f"{cls}.{method.get('name', '?')}".replace("/", "."))  # JFR writes a/b/C
     return out
 
 

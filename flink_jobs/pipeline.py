@@ -173,10 +173,14 @@ FROM checked_events WHERE reject_reason IS NULL""")
 
     # Producers retry, so the stream repeats impressions: keep the first seen.
     # Proctime order keeps the result append-only; state is bounded by table.exec.state.ttl.
+    # The payload stays behind: it is the widest column and nothing after dedup needs it, so it
+    # never crosses the network shuffle by impression_id.
+    kept = ", ".join(["proc_time", "event_time", *validation.typed_column_names(), "country_tier", "hour_of_day",
+                      "day_of_week"])
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW deduped_events AS
-SELECT * FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY impression_id ORDER BY proc_time ASC) AS occurrence
+SELECT {kept} FROM (
+  SELECT {kept}, ROW_NUMBER() OVER (PARTITION BY impression_id ORDER BY proc_time ASC) AS occurrence
   FROM accepted_events WHERE NOT ({late})
 ) WHERE occurrence = 1""")
 
