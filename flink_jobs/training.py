@@ -1,6 +1,6 @@
 """Training: an XGBoost model of next-window clearing CPM, from the feature history in the lake.
 
-    python -m flink_jobs.training --lake URI [--eval-days 3] [--version V] [--promote]
+    python -m flink_jobs.training --lake URI [--eval-days 3] [--version V] [--promote] [--backfill-if-empty DAYS]
     python -m flink_jobs.training promote --lake URI --version V [--from champion]
 
 1. Read processed/features/ (one row per segment and window, as the job writes them).
@@ -266,6 +266,20 @@ def version_files(trained: TrainedModel, baseline: drift.Baseline) -> dict[str, 
     }
 
 
+def backfill_if_empty(lake_uri: str, days: float, rate: float) -> None:
+    """On a fresh machine: simulated history (local_kinesis.market) for a local lake with none."""
+    if not read_lake(lake_uri, FEATURES_PREFIX, ["window_start"]).empty:
+        return
+    from local_kinesis.market import Market, backfill
+
+    if urlparse(lake_uri).scheme != "file":
+        raise TrainingError(f"{lake_uri} has no feature history, and simulated history is only written to local lakes")
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - pd.Timedelta(days=days)
+    progress(f"no feature history in {lake_uri}: backfilling {days:g} simulated days at {rate:g} events/s")
+    stats = backfill(Market(), urlparse(lake_uri).path, start, days, rate, progress=progress)
+    progress(f"backfilled {stats['events']:,} events, {stats['feature_rows']:,} segment windows")
+
+
 def run_training(lake_uri: str, eval_days: int, version: str | None = None) -> TrainedModel:
     version = version or new_version()
     progress(f"reading {lake_uri}/{FEATURES_PREFIX}")
@@ -296,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--eval-days", type=int, default=3, help="latest days held out for evaluation")
     p_train.add_argument("--version", default=None, help="version name (default: UTC timestamp)")
     p_train.add_argument("--promote", action="store_true", help="make it current if it beats both baselines")
+    p_train.add_argument("--backfill-if-empty", type=float, default=0.0, metavar="DAYS",
+                         help="a local lake with no feature history gets DAYS of simulated history first")
+    p_train.add_argument("--backfill-rate", type=float, default=29.0,
+                         help="mean events/s of that history (default 29: 5%% of the 50M/day volume)")
     p_promote = sub.add_parser("promote", help="make a version the current model (manifest written last)")
     p_promote.add_argument("--lake", required=True)
     p_promote.add_argument("--version", required=True)
@@ -308,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             ref = model_store.promote(args.lake, args.version, args.source)
             progress(f"current model is now {ref.version} ({ref.uri})")
             return 0
+        if args.backfill_if_empty > 0:
+            backfill_if_empty(args.lake, args.backfill_if_empty, args.backfill_rate)
         trained = run_training(args.lake, args.eval_days, args.version)
     except (TrainingError, model_store.ModelStoreError) as err:
         print(f"training failed: {err}", file=sys.stderr)

@@ -161,8 +161,9 @@ class ScoreFloor(ScalarFunction):
         self.failures = group.counter("ModelLoadFailures")
         group.gauge("ModelVersion", lambda: version_gauge(self.watcher.version))
         self._reported_failures = 0
-        self.watcher.refresh()  # load (or fail to load) at start, not at the first window
-        self._report_failures()
+        # Load (or fail to load) at start, not at the first window. A failure here is counted
+        # with the first batch: metrics updated outside a batch never reach Flink.
+        self.watcher.refresh()
 
     def _report_failures(self) -> None:
         self.failures.inc(self.watcher.load_failures - self._reported_failures)
