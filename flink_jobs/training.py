@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from udfs import drift, model_store
+from udfs import drift, model_store, rules
 from udfs.model_features import FEATURES, WINDOW_COLUMNS, model_inputs
 
 FEATURES_PREFIX = "processed/features"
@@ -199,6 +199,7 @@ class TrainedModel:
     booster: object  # xgboost.Booster
     features: tuple[str, ...]
     summary: dict
+    held_out: pd.DataFrame
 
     @property
     def beats_baselines(self) -> bool:
@@ -238,7 +239,35 @@ def train_model(features: pd.DataFrame, eval_days: int, version: str) -> Trained
         "goal_rmse_eur": GOAL_RMSE_EUR,
         "metrics": metrics_table(held_out, predictions),
     }
-    return TrainedModel(version, booster, FEATURES, summary)
+    return TrainedModel(version, booster, FEATURES, summary, held_out)
+
+
+def label_noise_rmse(lake_uri: str, held_out: pd.DataFrame) -> float | None:
+    """The RMSE a perfect predictor of the expected clearing CPM would still show on these labels.
+
+    A label is the mean of the window's `fills` clearing prices, so it carries sampling noise of
+    variance s^2 / fills (s^2: the variance of those prices, from raw/). No model can predict that
+    noise: sqrt(mean(s^2 / fills)) over the held-out rows is the floor under any RMSE here.
+    """
+    start, end = held_out["label_window_start"].min(), held_out["label_window_start"].max() + pd.Timedelta("1h")
+    where = (ds.field("event_time") >= start.to_pydatetime()) & (ds.field("event_time") < end.to_pydatetime())
+    fields = sorted({f for names in rules.SEGMENT_KEY_FIELDS.values() for f in names})
+    raw = read_lake(lake_uri, RAW_PREFIX, [*fields, "impression_id", "event_time", "filled", "cpm_eur"], where)
+    raw = raw[raw["filled"]].drop_duplicates("impression_id")
+    if raw.empty:
+        return None
+    window = held_out["label_window_start"].iloc[0] - held_out["window_start"].iloc[0]
+    raw["label_window_start"] = raw["event_time"].dt.floor(window)
+    frames = []
+    for level, names in rules.SEGMENT_KEY_FIELDS.items():
+        keyed = raw.assign(level=level, segment_key=raw[list(names)].astype(str).agg(rules.KEY_SEPARATOR.join, axis=1))
+        frames.append(keyed.groupby(["level", "segment_key", "label_window_start"])["cpm_eur"].agg(["var", "count"]))
+    spread = pd.concat(frames).reset_index()
+    rows = held_out[[*KEY, "label_window_start"]].merge(spread, on=[*KEY, "label_window_start"], how="left")
+    # A single fill has no observable spread: it gets its level's median variance.
+    variance = rows["var"].fillna(rows.groupby("level")["var"].transform("median"))
+    noise = (variance / rows["count"]).to_numpy(float)
+    return float(np.sqrt(np.nanmean(noise)))
 
 
 def training_baseline(lake_uri: str, start: pd.Timestamp, end: pd.Timestamp) -> drift.Baseline:
@@ -289,6 +318,8 @@ def run_training(lake_uri: str, eval_days: int, version: str | None = None) -> T
                             "(make train backfills simulated history when the lake has none)")
     progress(f"{len(features):,} segment windows, {features['window_start'].min()} .. {features['window_end'].max()}")
     trained = train_model(features, eval_days, version)
+    progress("label noise floor from raw/ of the held-out days")
+    trained.summary["label_noise_rmse"] = label_noise_rmse(lake_uri, trained.held_out)
     window = trained.summary["train_window"]
     baseline = training_baseline(lake_uri, pd.Timestamp(window["from"]), pd.Timestamp(window["to"]))
     folder = model_store.write_version(lake_uri, "challenger", version, version_files(trained, baseline))
@@ -334,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(format_metrics(trained.summary["metrics"]))
     rmse = trained.summary["metrics"]["all"]["model"]["rmse"]
+    noise = trained.summary.get("label_noise_rmse")
+    if noise is not None:
+        print(f"label noise floor (sampling noise of the held-out labels, no model can beat it): RMSE {noise:.4f} EUR")
     print(f"version {trained.version}: held-out RMSE {rmse:.4f} EUR (goal < {GOAL_RMSE_EUR}); "
           f"beats both baselines: {trained.beats_baselines}")
     if args.promote:
