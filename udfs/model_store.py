@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from udfs.drift import Baseline
+from udfs.model_features import FEATURES
 
 MODELS_PREFIX = "models/production"
 CURRENT = f"{MODELS_PREFIX}/current"
@@ -215,8 +216,6 @@ def load_model(ref: ModelRef) -> LoadedModel:
     ever produce broken floors.
     """
     import xgboost as xgb
-
-    from udfs.model_features import FEATURES
 
     try:
         features = tuple(json.loads(read_bytes(ref.artifact(FEATURES_FILE)) or b"")["features"])
