@@ -133,3 +133,47 @@ def test_rollback_to_a_champion(tmp_path: Path):
     assert ref.version == "20260101T000001Z"
     with pytest.raises(model_store.ModelStoreError, match="cannot read"):
         model_store.promote(lake, "20990101T000000Z")
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})  # the client only: the workers inherit neither this nor the cwd
+import pandas as pd
+from pyflink.table import DataTypes
+from flink_jobs.config import load_config
+from flink_jobs.main import create_table_env
+from udfs import scoring
+t_env = create_table_env(load_config(), on_msf=False)
+scoring.register(t_env, {lake!r}, 1000)
+# A real table (not literals: a pandas function on constants only gets an empty Arrow batch).
+row = pd.DataFrame([["coarse", "video|premium|mobile|1", pd.Timestamp("2026-01-05 20:00"),
+                     pd.Timestamp("2026-01-05 21:00"), 1500, 700, *[2.5] * 8]], columns=list(scoring.WINDOW_COLUMNS))
+types = [DataTypes.STRING(), DataTypes.STRING(), DataTypes.TIMESTAMP(3), DataTypes.TIMESTAMP(3),
+         DataTypes.BIGINT(), DataTypes.BIGINT(), *[DataTypes.DOUBLE()] * 8]
+t_env.create_temporary_view("windows", t_env.from_pandas(row, DataTypes.ROW(
+    [DataTypes.FIELD(c, t) for c, t in zip(scoring.WINDOW_COLUMNS, types)])))
+query = f"SELECT s.predicted_cpm_eur, s.model_version FROM (SELECT {{scoring.call_sql()}} AS s FROM windows)"
+with t_env.execute_sql(query).collect() as rows:
+    print("SCORED", [(r[0], r[1]) for r in rows])
+"""
+
+
+def test_scoring_runs_without_the_repository_on_the_worker_path(tmp_path: Path):
+    """As on MSF: the workers load the model with only what was shipped by value (and pip packages)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    lake = (tmp_path / "lake").as_uri()
+    write_challenger(lake, "20260101T000005Z", scale=1.0)
+    model_store.promote(lake, "20260101T000005Z")
+    row = pd.DataFrame([["coarse", "video|premium|mobile|1", pd.Timestamp("2026-01-05 20:00"),
+                         pd.Timestamp("2026-01-05 21:00"), 1500, 700, *[2.5] * 8]], columns=list(WINDOW_COLUMNS))
+    expected = model_store.load_model(model_store.current_model(lake)).predict(model_inputs(row))[0]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith(("PYFLINK", "FLINK_"))}
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    result = subprocess.run([sys.executable, "-c", SCRIPT.format(root=str(root), lake=lake)], cwd=work, env=env,
+                            capture_output=True, text=True, timeout=240)
+    assert f"SCORED [({float(expected)!r}, '20260101T000005Z')]" in result.stdout, result.stderr[-3000:]
