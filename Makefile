@@ -9,7 +9,7 @@ JAVA_SRC   := $(shell find deploy/connector/src/main -type f 2>/dev/null)
 NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup venv jar npm run test test-all lint bench standins-start standins-stop clean package
+.PHONY: setup venv jar npm run test test-all lint bench standins-start standins-stop clean package train promote
 
 setup: venv jar npm
 
@@ -63,3 +63,15 @@ clean:
 # The MSF application zip (job sources + schemas + lib/<connector jar>): deploy/target/predictive-yield-msf.zip.
 package: jar venv
 	$(PY) deploy/package_msf.py
+
+# A model version from the lake's feature history (models/production/challenger/<version>/),
+# with its held-out metrics. A local lake without history first gets 4 simulated days.
+# `make train ARGS="--promote"` also makes it current when it beats both baselines.
+LAKE ?= file://$(CURDIR)/.local/lake
+train: venv
+	$(PY) -m flink_jobs.training --lake $(LAKE) --backfill-if-empty 4 $(ARGS)
+
+# Make a version current (the running job picks it up within Model.manifest.poll.interval):
+# `make promote VERSION=<v>`; roll back with `make promote VERSION=<older v> ARGS="--from champion"`.
+promote: venv
+	$(PY) -m flink_jobs.training promote --lake $(LAKE) --version $(VERSION) $(ARGS)

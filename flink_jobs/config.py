@@ -177,12 +177,19 @@ class JobSettings:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    # How often the scoring function looks at the manifest for a new model version.
+    manifest_poll_ms: int = 30_000
+
+
+@dataclass(frozen=True)
 class AppConfig:
     stream: StreamConfig
     lake: LakeConfig
     floors: FloorsTableConfig
     job: JobSettings
     jarfile: str
+    model: ModelConfig = ModelConfig()
 
 
 def _lake_uri(path: str, base: Path) -> str:
@@ -199,6 +206,7 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> AppConfig:
     lake = _Group(groups, "DataLake")
     floors = _Group(groups, "FloorsTable")
     job = _Group(groups, "Job")
+    model = _Group(groups, "Model")
 
     arn = stream.text("stream.arn")
     if not _STREAM_ARN.match(arn):
@@ -255,4 +263,5 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> AppConfig:
         ),
         job=settings,
         jarfile=run.text("jarfile"),
+        model=ModelConfig(manifest_poll_ms=model.duration_ms("manifest.poll.interval", "30 s")),
     )

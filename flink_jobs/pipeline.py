@@ -8,7 +8,7 @@
                                               +--> floors -> floors_dynamodb + floors_parquet
 
 Per-event work (parse, validate, derive, dedup, window) is SQL in the JVM;
-Python runs once per segment and window (the floor rule).
+Python runs once per segment and window (scoring: the model and the floor rule).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from pyflink.table import StatementSet, TableEnvironment
 
 from flink_jobs import validation
 from flink_jobs.config import AppConfig
-from udfs import floors, rules
+from udfs import rules, scoring
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "schemas" / "sql"
 
-# The model issue replaces this with the XGBoost version; every floor names its maker.
-PROVISIONAL_MODEL_VERSION = "provisional-mean-cpm"
+# Floors made without a model (none promoted, or none loadable) name this version.
+PROVISIONAL_MODEL_VERSION = scoring.PROVISIONAL_MODEL_VERSION
 
 # Per-event parsing and validation: Java functions of the connector jar, driven by the same
 # schemas/auction_event.schema.json as validation.py (the tests hold them equal to its SQL).
@@ -209,21 +209,26 @@ FROM TABLE(TUMBLE(
     DESCRIPTOR(event_time), {interval_sql(config.job.window_ms)}))
 GROUP BY window_start, window_end, GROUPING SETS ((fine_key), (coarse_key))""")
 
-    prime = _prime_time("HOUR(window_start)")
     ttl_s = config.job.window_ms * config.job.floor_ttl_windows // 1000
-    floors.register(t_env)
+    scoring.register(t_env, config.lake.path, config.model.manifest_poll_ms, config.lake.s3_endpoint)
     # Segments with no fill in the window have no clearing price: no new floor;
     # the previous one expires and readers fall back.
+    # One scoring call per segment and window (XGBoost, or the provisional rule without a
+    # model, udfs/scoring.py); the fields are read from its result, never by calling it again.
+    t_env.execute_sql(f"""
+CREATE TEMPORARY VIEW scored_windows AS
+SELECT level, segment_key, window_start, window_end, auctions, {scoring.call_sql()} AS scored
+FROM segment_windows WHERE fills > 0""")
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW floors AS
 SELECT level, segment_key,
-    floor_from_cpm(mean_cpm_eur, auctions, {prime}, premium_share >= 0.5) AS floor_eur,
-    mean_cpm_eur AS predicted_cpm_eur,
-    '{PROVISIONAL_MODEL_VERSION}' AS model_version,
+    scored.floor_eur AS floor_eur,
+    scored.predicted_cpm_eur AS predicted_cpm_eur,
+    scored.model_version AS model_version,
     window_start, window_end,
     auctions AS data_points,
     UNIX_TIMESTAMP(DATE_FORMAT(window_end, 'yyyy-MM-dd HH:mm:ss')) + {ttl_s} AS expires_at
-FROM segment_windows WHERE fills > 0""")
+FROM scored_windows""")
 
 
 def build_statement_set(t_env: TableEnvironment, config: AppConfig, source_options: dict[str, str]) -> StatementSet:

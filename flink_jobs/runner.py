@@ -91,14 +91,18 @@ def start_job(
     config: AppConfig,
     source_options: dict[str, str],
     work_dir: Path,
+    settings: dict[str, str] | None = None,
     extend: Callable[[TableEnvironment, StatementSet], None] | None = None,
 ) -> RunningJob:
     """Submit the full graph, reading from `source_options` (Kinesis or a file).
 
+    `settings`: extra Flink options for this run (e.g. a REST port for a test reading metrics).
     `extend` may add statements to the graph before it is submitted (benchmark probes).
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     t_env = create_table_env(config, on_msf=False, checkpoint_dir=(work_dir / "checkpoints").as_uri())
+    for key, value in (settings or {}).items():
+        t_env.get_config().set(key, value)
     statements = build_statement_set(t_env, config, source_options)
     if extend is not None:
         extend(t_env, statements)

@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
+import pandas as pd
+
 from udfs.drift import Baseline
+from udfs.model_features import FEATURES
 
 MODELS_PREFIX = "models/production"
 CURRENT = f"{MODELS_PREFIX}/current"
@@ -107,8 +111,12 @@ def manifest_uri(lake_uri: str) -> str:
 
 def current_model(lake_uri: str) -> ModelRef | None:
     """The version the manifest names, or None when no model was ever promoted."""
+    return parse_manifest(lake_uri, read_bytes(manifest_uri(lake_uri), missing_ok=True))
+
+
+def parse_manifest(lake_uri: str, raw: bytes | None) -> ModelRef | None:
+    """The ModelRef a manifest's content names (None for no manifest); ModelStoreError if invalid."""
     uri = manifest_uri(lake_uri)
-    raw = read_bytes(uri, missing_ok=True)
     if raw is None:
         return None
     try:
@@ -131,3 +139,102 @@ def load_baseline(ref: ModelRef) -> Baseline:
         return Baseline.from_json((read_bytes(uri) or b"").decode("utf-8"))
     except (ValueError, KeyError, TypeError) as err:
         raise ModelStoreError(f"{uri}: not a valid baseline ({err})") from err
+
+
+# --------------------------------------------------------------------------- versions and slots
+# Training writes a candidate into challenger/<version>/; `promote` copies a version (from the
+# challenger slot, or from champion/ to roll back) into current/<version>/ and champion/<version>/,
+# then writes current/manifest.json LAST: the job never sees a manifest whose files are not there.
+
+BOOSTER_FILE = "model.ubj"  # XGBoost's binary JSON
+FEATURES_FILE = "features.json"  # {"features": [...]}: the booster's input columns, in order
+TRAINING_FILE = "training.json"  # training window, held-out metrics against the baselines
+VERSION_FILES = (BOOSTER_FILE, FEATURES_FILE, TRAINING_FILE, BASELINE_FILE)
+SLOTS = ("current", "champion", "challenger")
+
+
+def slot_uri(lake_uri: str, slot: str, version: str | None = None) -> str:
+    if slot not in SLOTS:
+        raise ModelStoreError(f"unknown model slot {slot!r}; one of {SLOTS}")
+    return join(lake_uri, MODELS_PREFIX, slot, *([version] if version else []))
+
+
+def write_version(lake_uri: str, slot: str, version: str, files: dict[str, bytes]) -> str:
+    """Write a version's files under <slot>/<version>/; returns the folder URI."""
+    folder = slot_uri(lake_uri, slot, version)
+    for name, data in files.items():
+        write_bytes(join(folder, name), data)
+    return folder
+
+
+def read_version(lake_uri: str, slot: str, version: str) -> dict[str, bytes]:
+    folder = slot_uri(lake_uri, slot, version)
+    return {name: read_bytes(join(folder, name)) or b"" for name in VERSION_FILES}
+
+
+def promote(lake_uri: str, version: str, source: str = "challenger") -> ModelRef:
+    """Make `version` (from the challenger slot, or champion for a rollback) the current model.
+
+    Copies its files into current/ and champion/ (every promoted version stays there for
+    rollbacks), then swaps the manifest, the one write the job watches.
+    """
+    files = read_version(lake_uri, source, version)
+    previous = current_model(lake_uri)
+    write_version(lake_uri, "current", version, files)
+    if source != "champion":
+        write_version(lake_uri, "champion", version, files)
+    write_bytes(join(slot_uri(lake_uri, "champion"), MANIFEST),
+                json.dumps({"version": version, "replaced": previous.version if previous else None}).encode())
+    write_manifest(lake_uri, version, promoted_from=source, replaced=previous.version if previous else "")
+    ref = current_model(lake_uri)
+    if ref is None or ref.version != version:
+        raise ModelStoreError(f"{manifest_uri(lake_uri)} does not name {version} after the promotion")
+    return ref
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A booster ready to score, with the ordered feature list it was trained on."""
+
+    version: str
+    booster: object  # xgboost.Booster (imported lazily: the job's client never needs it)
+    features: tuple[str, ...]
+
+    def predict(self, inputs: pd.DataFrame) -> np.ndarray:
+        """Predicted CPM (EUR) per row of a feature matrix with (at least) the model's features."""
+        import xgboost as xgb
+
+        matrix = xgb.DMatrix(inputs[list(self.features)].to_numpy(np.float64), feature_names=list(self.features),
+                             missing=np.nan)
+        return np.asarray(self.booster.predict(matrix), dtype=np.float64)
+
+
+def load_model(ref: ModelRef) -> LoadedModel:
+    """Read and check a version's booster and feature list; ModelStoreError if either is unusable.
+
+    A model that loads but predicts NaN or inf on a probe row is refused too: it would only
+    ever produce broken floors.
+    """
+    import xgboost as xgb
+
+    try:
+        features = tuple(json.loads(read_bytes(ref.artifact(FEATURES_FILE)) or b"")["features"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ModelStoreError(f"{ref.artifact(FEATURES_FILE)}: not a feature list ({err})") from err
+    unknown = [f for f in features if f not in FEATURES]
+    if not features or unknown:
+        raise ModelStoreError(f"{ref.artifact(FEATURES_FILE)}: unknown or no features {unknown}")
+    raw = read_bytes(ref.artifact(BOOSTER_FILE)) or b""
+    try:
+        booster = xgb.Booster()
+        booster.load_model(bytearray(raw))
+    except xgb.core.XGBoostError as err:
+        raise ModelStoreError(f"{ref.artifact(BOOSTER_FILE)}: not an XGBoost model ({str(err)[:200]})") from err
+    if booster.num_features() != len(features):
+        raise ModelStoreError(f"{ref.artifact(BOOSTER_FILE)}: booster takes {booster.num_features()} features, "
+                              f"{FEATURES_FILE} names {len(features)}")
+    model = LoadedModel(ref.version, booster, features)
+    probe = model.predict(pd.DataFrame(np.full((1, len(features)), np.nan), columns=list(features)))
+    if not np.all(np.isfinite(probe)):
+        raise ModelStoreError(f"{ref.uri}: the booster predicts {probe[0]} on a probe row")
+    return model

@@ -1,0 +1,102 @@
+"""The model's inputs: one function turns segment-window rows into the feature matrix.
+
+Training (flink_jobs/training.py, over processed/features/ rows) and scoring in the job
+(udfs/scoring.py, over segment_windows rows) both call `model_inputs`, so the model sees the
+same features in both places. It reads only the row's own window (window h) and what is known
+before window h+1 starts (the next window's hour and day), never anything of window h+1 itself.
+
+Rows need the columns of WINDOW_COLUMNS, the aggregates the job computes per segment and window
+(schemas/sql/segment_features.sql); the derived time fields are recomputed from the window bounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from udfs import rules
+
+# segment_windows columns the model reads, in the order the scoring function receives them.
+WINDOW_COLUMNS: tuple[str, ...] = (
+    "level",
+    "segment_key",
+    "window_start",
+    "window_end",
+    "auctions",
+    "fills",
+    "mean_cpm_eur",
+    "mean_bid_count",
+    "mean_floor_price_eur",
+    "mean_top_bid_eur",
+    "mean_user_engagement_score",
+    "mean_device_performance_score",
+    "mean_historical_ctr_avg",
+    "premium_share",
+)
+
+# Aggregates the model takes as they are.
+WINDOW_AGGREGATES: tuple[str, ...] = WINDOW_COLUMNS[6:]
+
+DEVICES = ("mobile", "tablet", "desktop")
+FORMATS = ("banner", "video", "native", "interstitial")
+INVENTORY = ("premium", "standard", "remnant")
+
+# The features, in the order the booster was trained on (saved with every model version).
+FEATURES: tuple[str, ...] = (
+    "is_fine",
+    "country_tier",
+    "device",
+    "format",  # coarse segments only (NaN on fine ones: XGBoost treats it as missing)
+    "inventory",  # coarse segments only
+    "log_auctions",
+    "fill_rate",
+    "mean_cpm_eur",
+    "mean_bid_count",
+    "mean_floor_price_eur",
+    "mean_top_bid_eur",
+    "mean_user_engagement_score",
+    "mean_device_performance_score",
+    "mean_historical_ctr_avg",
+    "premium_share",
+    "hour_of_day",
+    "next_hour_of_day",
+    "next_is_weekend",
+    "next_is_prime_time",
+)
+
+
+def _code(values: pd.Series, vocabulary: tuple[str, ...]) -> pd.Series:
+    """Index in the vocabulary, NaN when absent or unknown."""
+    return values.map({name: float(i) for i, name in enumerate(vocabulary)}).astype(float)
+
+
+def model_inputs(rows: pd.DataFrame, features: tuple[str, ...] | list[str] = FEATURES) -> pd.DataFrame:
+    """The feature matrix (float64, columns in `features` order) of segment-window rows."""
+    parts = rows["segment_key"].astype(str).str.split(rules.KEY_SEPARATOR, expand=True)
+    # Both levels end with device_category|country_tier; coarse keys start with format|inventory.
+    fine = (rows["level"] == rules.FINE).to_numpy()
+    start = pd.to_datetime(rows["window_start"])
+    end = pd.to_datetime(rows["window_end"])
+    auctions = rows["auctions"].astype(float)
+    next_day = end.dt.dayofweek + 1  # ISO, Monday 1
+    out = pd.DataFrame(
+        {
+            "is_fine": fine.astype(float),
+            "country_tier": pd.to_numeric(parts.iloc[:, -1], errors="coerce"),
+            "device": _code(parts.iloc[:, -2], DEVICES),
+            "format": _code(parts.iloc[:, 0], FORMATS).where(~fine),
+            "inventory": _code(parts.iloc[:, 1], INVENTORY).where(~fine),
+            "log_auctions": np.log1p(auctions),
+            "fill_rate": rows["fills"].astype(float) / auctions.where(auctions > 0),
+            **{c: rows[c].astype(float) for c in WINDOW_AGGREGATES},
+            "hour_of_day": start.dt.hour.astype(float),
+            "next_hour_of_day": end.dt.hour.astype(float),
+            "next_is_weekend": (next_day >= 6).astype(float),
+            "next_is_prime_time": end.dt.hour.map(rules.is_prime_time).astype(float),
+        },
+        index=rows.index,
+    )
+    missing = [f for f in features if f not in out.columns]
+    if missing:
+        raise ValueError(f"unknown model features {missing}; this code computes {list(out.columns)}")
+    return out[list(features)].astype(np.float64)

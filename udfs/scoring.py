@@ -1,0 +1,195 @@
+"""Scoring in the stream: the floor of each closed segment window, from the current XGBoost model.
+
+`score_floor(<the segment_windows columns of model_features.WINDOW_COLUMNS>)` is a vectorised
+(pandas) function: Flink hands it batches of segment-window rows (one row per segment and
+window, never per event). For each row it predicts the next window's clearing CPM with the
+current booster, on the row's features in the model's feature order, and turns it into the
+brief's floor (rules.floor_price). It returns ROW(floor_eur, predicted_cpm_eur, model_version).
+
+Model swaps without a restart: every call first checks the manifest
+(models/production/current/manifest.json), at most once per `Model.manifest.poll.interval`;
+a new version is loaded in place. What happens when something is wrong:
+- no manifest (never promoted): the provisional rule, the window's mean CPM as the prediction,
+  version `provisional-mean-cpm`;
+- a manifest or version that cannot be read or loaded (corrupt booster, bad feature list, a
+  booster that predicts NaN on a probe row), at start or at a swap: the last good model stays
+  (or the provisional rule when there is none); logged and counted in ModelLoadFailures. The
+  same manifest is not retried: write it again (promote again) to retry;
+- a prediction that is NaN, infinite or not positive: that row falls back to the provisional
+  rule, so no floor ever comes from a broken prediction (counted in FallbackFloors).
+
+Metrics, in the group `kinesisanalytics` (MSF forwards that group to CloudWatch): FloorsScored,
+FallbackFloors, ModelLoadFailures (counters) and ModelVersion (gauge: the version's timestamp
+digits, e.g. 20261125170102; 0 = provisional rule; -1 = a version not named by a timestamp).
+
+Shipped to the Python workers by value, like udfs/floors.py: no repository path on MSF workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+
+import cloudpickle
+import numpy as np
+import pandas as pd
+from pyflink.table import DataTypes, TableEnvironment
+from pyflink.table.udf import FunctionContext, ScalarFunction, udf
+
+import udfs
+from udfs import model_store, rules
+from udfs.model_features import WINDOW_COLUMNS, model_inputs
+
+cloudpickle.register_pickle_by_value(udfs)
+
+PROVISIONAL_MODEL_VERSION = "provisional-mean-cpm"
+METRIC_GROUP = "kinesisanalytics"
+FUNCTION_NAME = "score_floor"
+_TIMESTAMP_VERSION = re.compile(r"^(\d{8})T(\d{6})Z")
+
+log = logging.getLogger("yield.scoring")
+
+SCORED_TYPE = DataTypes.ROW([
+    DataTypes.FIELD("floor_eur", DataTypes.DOUBLE()),
+    DataTypes.FIELD("predicted_cpm_eur", DataTypes.DOUBLE()),
+    DataTypes.FIELD("model_version", DataTypes.STRING()),
+])
+
+
+def version_gauge(version: str) -> int:
+    """The number the ModelVersion gauge shows for a version (CloudWatch takes numbers only)."""
+    if version == PROVISIONAL_MODEL_VERSION:
+        return 0
+    match = _TIMESTAMP_VERSION.match(version)
+    return int(match.group(1) + match.group(2)) if match else -1
+
+
+def floors(rows: pd.DataFrame, predicted_cpm_eur: np.ndarray) -> list[float]:
+    """The brief's floor per row: prediction x confidence (data points) x competition
+    (prime time of the window, premium share >= 0.5), clamped and rounded."""
+    prime = pd.to_datetime(rows["window_start"]).dt.hour.map(rules.is_prime_time)
+    return [
+        rules.floor_price(float(cpm), int(points), bool(is_prime), bool(share >= 0.5))
+        for cpm, points, is_prime, share in zip(predicted_cpm_eur, rows["auctions"], prime, rows["premium_share"],
+                                                 strict=True)
+    ]
+
+
+class ModelWatcher:
+    """The model in use, refreshed from the manifest at most once per poll interval."""
+
+    def __init__(self, lake_uri: str, poll_interval_s: float, clock: Callable[[], float] = time.monotonic):
+        self.lake_uri = lake_uri
+        self.poll_interval_s = poll_interval_s
+        self.clock = clock
+        self.model: model_store.LoadedModel | None = None
+        self.load_failures = 0
+        self._next_poll = float("-inf")
+        self._last_manifest: bytes | None = None
+
+    @property
+    def version(self) -> str:
+        return self.model.version if self.model else PROVISIONAL_MODEL_VERSION
+
+    def refresh(self) -> None:
+        now = self.clock()
+        if now < self._next_poll:
+            return
+        self._next_poll = now + self.poll_interval_s
+        try:
+            raw = model_store.read_bytes(model_store.manifest_uri(self.lake_uri), missing_ok=True)
+        except model_store.ModelStoreError as err:
+            self._failed(f"manifest unreadable: {err}")
+            return
+        if raw is None or raw == self._last_manifest:
+            return  # never promoted, or nothing changed since the last look
+        self._last_manifest = raw
+        try:
+            ref = model_store.parse_manifest(self.lake_uri, raw)
+            if ref is None or (self.model and ref.version == self.model.version):
+                return
+            loaded = model_store.load_model(ref)
+        except Exception as err:  # noqa: BLE001 - whatever is wrong with a model, the job keeps scoring
+            self._failed(str(err))
+            return
+        log.info("model %s loaded (was %s)", loaded.version, self.version)
+        self.model = loaded
+
+    def _failed(self, reason: str) -> None:
+        self.load_failures += 1
+        log.error("model not loaded, keeping %s: %s", self.version, reason)
+
+    def score(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        """(floor_eur, predicted_cpm_eur, model_version) per row, and how many rows fell back."""
+        self.refresh()
+        predicted = rows["mean_cpm_eur"].to_numpy(np.float64, copy=True)
+        versions = np.full(len(rows), PROVISIONAL_MODEL_VERSION, dtype=object)
+        fallback = len(rows)
+        if self.model is not None:
+            try:
+                model_cpm = self.model.predict(model_inputs(rows, self.model.features))
+            except Exception as err:  # noqa: BLE001 - a failed prediction means the provisional rule, not a crash
+                log.error("model %s failed to predict %d rows: %s", self.model.version, len(rows), err)
+                model_cpm = np.full(len(rows), np.nan)
+            good = np.isfinite(model_cpm) & (model_cpm > 0)
+            predicted[good] = model_cpm[good]
+            versions[good] = self.model.version
+            fallback = int((~good).sum())
+        out = pd.DataFrame({"floor_eur": floors(rows, predicted), "predicted_cpm_eur": predicted,
+                            "model_version": versions})
+        return out, fallback
+
+
+class ScoreFloor(ScalarFunction):
+    """The SQL function: a ModelWatcher per parallel instance, and its metrics."""
+
+    def __init__(self, lake_uri: str, poll_interval_ms: int, s3_endpoint: str | None = None):
+        self.lake_uri = lake_uri
+        self.poll_interval_ms = poll_interval_ms
+        self.s3_endpoint = s3_endpoint
+
+    def open(self, function_context: FunctionContext) -> None:
+        if self.s3_endpoint:  # the S3 stand-in locally; on MSF unset (default endpoint, the app's role)
+            os.environ.setdefault(model_store.S3_ENDPOINT_ENV, self.s3_endpoint)
+        self.watcher = ModelWatcher(self.lake_uri, self.poll_interval_ms / 1000.0)
+        group = function_context.get_metric_group().add_group(METRIC_GROUP)
+        self.scored = group.counter("FloorsScored")
+        self.fallbacks = group.counter("FallbackFloors")
+        self.failures = group.counter("ModelLoadFailures")
+        group.gauge("ModelVersion", lambda: version_gauge(self.watcher.version))
+        self._reported_failures = 0
+        # Load (or fail to load) at start, not at the first window. A failure here is counted
+        # with the first batch: metrics updated outside a batch never reach Flink.
+        self.watcher.refresh()
+
+    def _report_failures(self) -> None:
+        self.failures.inc(self.watcher.load_failures - self._reported_failures)
+        self._reported_failures = self.watcher.load_failures
+
+    def is_deterministic(self) -> bool:
+        return False  # the answer depends on the model in use: never fold or duplicate the call
+
+    def eval(self, *columns: pd.Series) -> pd.DataFrame:
+        rows = pd.DataFrame(dict(zip(WINDOW_COLUMNS, columns, strict=True)))
+        out, fallback = self.watcher.score(rows)
+        self._report_failures()
+        self.scored.inc(len(rows))
+        self.fallbacks.inc(fallback)
+        return out
+
+
+def score_floor_function(lake_uri: str, poll_interval_ms: int, s3_endpoint: str | None = None):  # noqa: ANN201
+    return udf(ScoreFloor(lake_uri, poll_interval_ms, s3_endpoint), result_type=SCORED_TYPE, func_type="pandas")
+
+
+def register(t_env: TableEnvironment, lake_uri: str, poll_interval_ms: int, s3_endpoint: str | None = None) -> None:
+    t_env.create_temporary_function(FUNCTION_NAME, score_floor_function(lake_uri, poll_interval_ms, s3_endpoint))
+
+
+def call_sql(source_alias: str = "") -> str:
+    """The SQL call on a segment_windows row: score_floor(level, segment_key, ...)."""
+    prefix = f"{source_alias}." if source_alias else ""
+    return f"{FUNCTION_NAME}({', '.join(prefix + c for c in WINDOW_COLUMNS)})"
