@@ -224,7 +224,8 @@ def test_unknown_operation_is_a_client_error(server: StandIn) -> None:
         server.client().list_records(FeatureGroupName="whatever")
 
 
-def test_registered_as_an_opt_in_standin() -> None:
+def test_registered_as_a_default_standin() -> None:
+    # The job writes online feature records: every run needs it.
     spec = standins.STANDINS["feature-store"]
-    assert spec.ports == (5060,) and "feature-store" not in standins.selected(with_kinesalite=True)
+    assert spec.ports == (5060,) and "feature-store" in standins.selected(with_kinesalite=False)
     assert spec.command()[1:3] == ["-m", "local_kinesis.feature_store"]
