@@ -34,16 +34,18 @@ def _free_port() -> int:
 class StandIn:
     """One stand-in process on its own port and data dir (not the shared :5060 one)."""
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
-        self.port = _free_port()
+    def __init__(self, data_dir: Path, log: Path, port: int | None = None, options: tuple[str, ...] = ()) -> None:
+        self.port = port or _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.log = log
+        self.options = options  # more CLI options, e.g. ("--throttle-share", "0.2")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "local_kinesis.feature_store", "--port", str(self.port),
-               "--data-dir", str(self.data_dir), "--control-plane", standins.MOTO_ENDPOINT, "--throttle-seed", "7"]
+               "--data-dir", str(self.data_dir), "--control-plane", standins.MOTO_ENDPOINT, "--throttle-seed", "7",
+               *self.options]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
                                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})

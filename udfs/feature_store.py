@@ -223,6 +223,10 @@ class OnlineFeatureWriter(ScalarFunction):
         self.spec = spec
         self.settings = settings
 
+    def is_deterministic(self) -> bool:
+        # It has an effect: the planner must neither fold nor deduplicate its calls.
+        return False
+
     def open(self, function_context: FunctionContext) -> None:
         self.client = runtime_client(self.settings)
         self.pool = ThreadPoolExecutor(self.settings.max_in_flight, thread_name_prefix="put-record")
@@ -256,6 +260,5 @@ class OnlineFeatureWriter(ScalarFunction):
 
 
 def writer_function(spec: FeatureGroupSpec, settings: WriterSettings) -> Any:
-    """The SQL-callable writer (non-deterministic: it has an effect, the planner must not fold or reuse it)."""
-    return udf(OnlineFeatureWriter(spec, settings), result_type=DataTypes.BIGINT(), func_type="pandas",
-               deterministic=False)
+    """The SQL-callable writer."""
+    return udf(OnlineFeatureWriter(spec, settings), result_type=DataTypes.BIGINT(), func_type="pandas")
