@@ -216,6 +216,53 @@ def write_with_retries(put: Callable[..., Any], request: dict[str, Any], deadlin
             sleep(backoff_s(attempts, rng))
 
 
+class BatchWriter:
+    """Writes batches of PutRecord requests, at most `max_in_flight` at a time, each until it succeeds.
+
+    Requests for the same record (a segment's windows) go one after the other, in batch order:
+    the store ignores a put older than the record it holds, so a window written after its
+    successor would never show up, not even in the Feature Store's offline copy.
+    """
+
+    def __init__(self, settings: WriterSettings, record_identifier: str, client: Any = None,
+                 rng: random.Random | None = None) -> None:
+        self.settings = settings
+        self.record_identifier = record_identifier
+        self.client = client or runtime_client(settings)
+        self.rng = rng or random.Random()
+        self.pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="put-record")
+
+    def _record_id(self, request: dict[str, Any]) -> str:
+        return next(fv["ValueAsString"] for fv in request["Record"] if fv["FeatureName"] == self.record_identifier)
+
+    def _write_in_order(self, requests: list[dict[str, Any]]) -> list[WriteOutcome]:
+        return [write_with_retries(self.client.put_record, request, self.settings.retry_deadline_s, self.rng)
+                for request in requests]
+
+    def write(self, requests: list[dict[str, Any]]) -> list[WriteOutcome]:
+        """Returns once every request is written (outcomes in request order); raises the first
+        RecordWriteFailed once all writes have ended."""
+        by_record: dict[str, list[int]] = {}
+        for i, request in enumerate(requests):
+            by_record.setdefault(self._record_id(request), []).append(i)
+        futures = {self.pool.submit(self._write_in_order, [requests[i] for i in positions]): positions
+                   for positions in by_record.values()}
+        outcomes: list[WriteOutcome | None] = [None] * len(requests)
+        failure = None
+        for future, positions in futures.items():
+            try:
+                for i, outcome in zip(positions, future.result(), strict=True):
+                    outcomes[i] = outcome
+            except RecordWriteFailed as err:
+                failure = failure or err
+        if failure is not None:
+            raise failure
+        return [o for o in outcomes if o is not None]
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
 class OnlineFeatureWriter(ScalarFunction):
     """Writes a batch of rows (values in spec.features order) and returns each row's attempt count."""
 
@@ -228,9 +275,7 @@ class OnlineFeatureWriter(ScalarFunction):
         return False
 
     def open(self, function_context: FunctionContext) -> None:
-        self.client = runtime_client(self.settings)
-        self.pool = ThreadPoolExecutor(self.settings.max_in_flight, thread_name_prefix="put-record")
-        self.rng = random.Random()
+        self.writer = BatchWriter(self.settings, self.spec.record_identifier)
         metrics = function_context.get_metric_group().add_group(METRIC_GROUP)
         self.records_written = metrics.counter("featureStoreRecordsWritten")
         self.retries = metrics.counter("featureStoreRetries")
@@ -238,25 +283,14 @@ class OnlineFeatureWriter(ScalarFunction):
 
     def eval(self, *columns: pd.Series) -> pd.Series:
         requests = [put_record_request(self.spec, row) for row in zip(*columns, strict=True)]
-        futures = [self.pool.submit(write_with_retries, self.client.put_record, request,
-                                    self.settings.retry_deadline_s, self.rng) for request in requests]
-        # Wait for every write of the batch, even after a failure, then fail loudly on the first.
-        outcomes, failure = [], None
-        for future in futures:
-            try:
-                outcomes.append(future.result())
-            except RecordWriteFailed as err:
-                failure = failure or err
-        written = len(outcomes)
-        self.records_written.inc(written)
+        outcomes = self.writer.write(requests)  # a failure fails the task: Flink replays from the checkpoint
+        self.records_written.inc(len(outcomes))
         self.retries.inc(sum(o.attempts - 1 for o in outcomes))
         self.throttled.inc(sum(o.throttled for o in outcomes))
-        if failure is not None:
-            raise failure
         return pd.Series([o.attempts for o in outcomes], dtype="int64")
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        self.writer.close()
 
 
 def writer_function(spec: FeatureGroupSpec, settings: WriterSettings) -> Any:
