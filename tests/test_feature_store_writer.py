@@ -24,10 +24,11 @@ from flink_jobs.online_features import feature_columns_sql
 from flink_jobs.pipeline import SQL_DIR
 from local_kinesis import resources, standins
 from tests.e2e_scenario import expected_features, known_events
-from tests.online_records import iso_ms
+from tests.online_records import as_dict, iso_ms, logged_puts
 from tests.test_feature_store_standin import StandIn
 from udfs import feature_store
 from udfs.feature_store import (
+    BatchWriter,
     RecordWriteFailed,
     WriterSettings,
     backoff_s,
@@ -179,9 +180,9 @@ def settings(endpoint: str, deadline_s: float = 60.0) -> WriterSettings:
     return WriterSettings(REGION, endpoint, "test", "test", max_in_flight=4, retry_deadline_s=deadline_s)
 
 
-def request(group: str, key: str) -> dict:
+def request(group: str, key: str, event_time: str | None = None) -> dict:
     spec = load_spec(group)
-    values = {"segment_id": f"fine#{key}", "event_time": datetime.now(UTC).isoformat(), "auctions": 3}
+    values = {"segment_id": f"fine#{key}", "event_time": event_time or datetime.now(UTC).isoformat(), "auctions": 3}
     return put_record_request(spec, [values.get(name) for name in spec.feature_names])
 
 
@@ -194,6 +195,20 @@ def test_throttled_writes_retry_until_written(throttled_server: StandIn, group: 
     for i in range(20):  # ...and every record is there
         got = client.get_record(FeatureGroupName=group, RecordIdentifierValueAsString=f"fine#k{i}")
         assert {fv["FeatureName"]: fv["ValueAsString"] for fv in got["Record"]}["auctions"] == "3"
+
+
+def test_a_segments_windows_are_put_in_window_order(throttled_server: StandIn, group: str):
+    """The store ignores a put older than its record: concurrent puts of one segment would lose windows."""
+    writer = BatchWriter(settings(throttled_server.endpoint), "segment_id")
+    try:
+        windows = [f"2026-11-25T10:00:{10 * w:02d}.000Z" for w in range(5)]
+        outcomes = writer.write([request(group, f"order-{s}", t) for t in windows for s in "abc"])
+    finally:
+        writer.close()
+    assert len(outcomes) == 15
+    puts = [as_dict(r) for r in logged_puts(throttled_server.data_dir, group)]
+    for s in "abc":
+        assert [p["event_time"] for p in puts if p["segment_id"] == f"fine#order-{s}"] == windows
 
 
 def test_a_rejected_record_fails_at_once(throttled_server: StandIn, group: str):
