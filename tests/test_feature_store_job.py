@@ -72,7 +72,6 @@ def test_every_window_arrives_once_with_20_percent_of_puts_throttled(
     assert_valid_put_records(group, puts)
 
 
-@pytest.mark.slow
 def test_store_restarted_mid_run_loses_nothing(job_config: AppConfig, store: StandIn, tmp_path: Path):
     """Windows 0-1 are written, the store is killed, the drain fires window 2 into the outage
     (the writer retries, the savepoint waits), the store comes back: every window is there."""
