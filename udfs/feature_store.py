@@ -169,7 +169,7 @@ def runtime_client(settings: WriterSettings) -> Any:
         region_name=settings.region,
         connect_timeout=5,
         read_timeout=30,
-        retries={"max_attempts": 1, "mode": "standard"},
+        retries={"total_max_attempts": 1, "mode": "standard"},  # one call, no botocore retry
         max_pool_connections=settings.max_in_flight,
     )
     keys = {}
