@@ -8,6 +8,10 @@ each as a ratio against the unthrottled rate of the same in-flight count in the 
 
     .venv/bin/python -m bench.feature_store_writes --records 3000 --in-flight 1 8 16
 
+With --job-events N it also runs the full job (bench.job_throughput's file source, N events)
+three times: Feature Store writes off, on, and on with 20% of PutRecord calls throttled,
+printed as events/s and as ratios against the run without writes.
+
 The stand-in is a single Python process on this machine, so the absolute figures are its
 speed, not the Feature Store's; the ratios (concurrency gain, throttling cost) carry over.
 """
@@ -26,6 +30,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from bench.job_throughput import full_job, write_events
 from local_kinesis import REPO_ROOT, resources, standins
 from udfs.feature_store import BatchWriter, WriterSettings, load_spec, put_record_request, segment_id
 
@@ -97,11 +102,36 @@ def rate(endpoint: str, requests: list[dict], in_flight: int) -> tuple[float, fl
         writer.close()
 
 
+def job_rates(work: Path, endpoint: str, events: int, parallelism: int, share: float) -> None:
+    """The full job's events/s without online writes, with them, and with `share` of the puts throttled."""
+    path = work / "events.jsonl"
+    write_events(path, events)
+    runs = {
+        "writes off": ({"enabled": "false"}, 0.0),
+        "writes on": ({"aws.endpoint": endpoint}, 0.0),
+        f"writes on, {share:.0%} throttled": ({"aws.endpoint": endpoint}, share),
+    }
+    baseline = None
+    for i, (label, (store, throttle)) in enumerate(runs.items()):
+        admin(endpoint, "/_admin/throttle", {"share": throttle, "seed": 7})
+        before = admin(endpoint, "/_health")["records"]
+        group = {"feature.group.name": f"bench-job-{uuid.uuid4().hex[:8]}"}  # fresh: count its records
+        seconds = full_job(path, parallelism, work / f"job{i}", {"FeatureStore": store | group})
+        per_s = events / seconds
+        baseline = baseline or per_s
+        health = admin(endpoint, "/_health")
+        print(f"full job, {label:24s}: {per_s:7.0f} events/s  x{per_s / baseline:.2f} of writes off  "
+              f"({health['records'] - before} online records, {health['throttle']['throttled']} puts throttled)",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=3000)
     parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 8, 16])
     parser.add_argument("--throttle-share", type=float, default=0.2)
+    parser.add_argument("--job-events", type=int, default=0, help="also time the full job over N events")
+    parser.add_argument("--parallelism", type=int, default=2)
     args = parser.parse_args()
 
     with standins.running_standins(["moto"]), tempfile.TemporaryDirectory() as tmp:
@@ -122,6 +152,8 @@ def main() -> None:
                           f"{attempts:5.2f} attempts/record  x{per_s / baseline[in_flight]:.2f} of unthrottled  "
                           f"x{per_s / baseline[args.in_flight[0]]:.2f} of {args.in_flight[0]} in flight unthrottled",
                           flush=True)
+            if args.job_events:
+                job_rates(Path(tmp), endpoint, args.job_events, args.parallelism, args.throttle_share)
         finally:
             proc.kill()
             proc.wait(10)
