@@ -10,6 +10,8 @@ is false (a deployment without a feature group).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pyflink.table import StatementSet, TableEnvironment
 
 from flink_jobs.config import AppConfig, FeatureStoreConfig
@@ -68,3 +70,20 @@ def add_online_feature_writes(t_env: TableEnvironment, config: AppConfig, statem
 INSERT INTO feature_store_writes
 SELECT `{spec.record_identifier}`, `{spec.event_time}`, write_online_features({arguments})
 FROM online_feature_values""")
+
+
+def read_online_records(store: FeatureStoreConfig, segment_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    """The online records of these segments, {segment_id: {feature: value}} (absent ones left out)."""
+    from local_kinesis.resources import aws_client
+
+    ids = sorted(set(segment_ids))
+    client = aws_client("sagemaker-featurestore-runtime", store.endpoint, store.region)
+    found: dict[str, dict[str, str]] = {}
+    for i in range(0, len(ids), 100):  # BatchGetRecord takes up to 100 identifiers per call
+        answer = client.batch_get_record(Identifiers=[
+            {"FeatureGroupName": store.feature_group_name, "RecordIdentifiersValueAsString": ids[i:i + 100]}])
+        if answer["Errors"] or answer["UnprocessedIdentifiers"]:
+            raise RuntimeError(f"BatchGetRecord on {store.feature_group_name}: {answer['Errors'] or 'unprocessed'}")
+        found |= {r["RecordIdentifierValueAsString"]: {fv["FeatureName"]: fv["ValueAsString"] for fv in r["Record"]}
+                  for r in answer["Records"]}
+    return found

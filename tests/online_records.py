@@ -8,6 +8,7 @@ record it must have produced and compare.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from botocore.validate import ParamValidator
 
 from flink_jobs import lake
 from flink_jobs.config import AppConfig
-from local_kinesis.resources import aws_client
+from flink_jobs.online_features import read_online_records
 from udfs.feature_store import FeatureGroupSpec, load_spec, put_record_request, segment_id
 
 
@@ -74,19 +75,14 @@ def assert_valid_put_records(group: str, records: list[list[dict[str, str]]]) ->
 
 
 def online_records(config: AppConfig, endpoint: str | None = None) -> dict[str, dict[str, str]]:
-    """The latest online record of every segment, read back with BatchGetRecord."""
+    """The latest online record of every segment in Parquet, read back with BatchGetRecord."""
     store = config.feature_store
+    if endpoint:
+        store = replace(store, endpoint=endpoint)
     spec = load_spec(store.feature_group_name)
-    ids = sorted({segment_id(level, key, spec.separator)
-                  for level, key in parquet_features(config)[["level", "segment_key"]].itertuples(index=False)})
-    client = aws_client("sagemaker-featurestore-runtime", endpoint or store.endpoint, store.region)
-    found: dict[str, dict[str, str]] = {}
-    for i in range(0, len(ids), 100):  # BatchGetRecord takes up to 100 identifiers
-        answer = client.batch_get_record(Identifiers=[
-            {"FeatureGroupName": spec.name, "RecordIdentifiersValueAsString": ids[i:i + 100]}])
-        assert not answer["Errors"] and not answer["UnprocessedIdentifiers"], answer
-        found |= {r["RecordIdentifierValueAsString"]: as_dict(r["Record"]) for r in answer["Records"]}
-    return found
+    features = parquet_features(config)[["level", "segment_key"]]
+    return read_online_records(store, (segment_id(level, key, spec.separator)
+                                       for level, key in features.itertuples(index=False)))
 
 
 def assert_latest_online_records_match_parquet(config: AppConfig, endpoint: str | None = None) -> None:
