@@ -116,6 +116,7 @@ def job_rates(work: Path, endpoint: str, events: int, parallelism: int, share: f
         admin(endpoint, "/_admin/throttle", {"share": throttle, "seed": 7})
         before = admin(endpoint, "/_health")["records"]
         group = {"feature.group.name": f"bench-job-{uuid.uuid4().hex[:8]}"}  # fresh: count its records
+        (work / f"job{i}").mkdir()
         seconds = full_job(path, parallelism, work / f"job{i}", {"FeatureStore": store | group})
         per_s = events / seconds
         baseline = baseline or per_s
