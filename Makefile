@@ -9,7 +9,7 @@ JAVA_SRC   := $(shell find deploy/connector/src/main -type f 2>/dev/null)
 NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup venv jar npm run test test-all lint bench standins-start standins-stop clean package train promote
+.PHONY: setup venv jar npm run test test-all lint bench bench-feature-store standins-start standins-stop clean package train promote
 
 setup: venv jar npm
 
@@ -47,6 +47,10 @@ test-all: setup lint
 # All benchmarks (throughput, freshness, lookups, state, producers) -> bench/results/BENCHMARKS.md + charts.
 bench: setup
 	$(PY) -m bench.run_all $(ARGS)
+
+# Online feature records/s from the job's writer to a Feature Store stand-in, with and without throttling.
+bench-feature-store: setup
+	$(PY) -m bench.feature_store_writes $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

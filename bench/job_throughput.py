@@ -2,7 +2,8 @@
 
 The same pre-generated events (JSON lines, as they sit on the stream) go through
 (a) a bare Flink SQL job that only extracts the segment and counts per window,
-and (b) the full job (validation, dedup, windows, features, floors, all sinks),
+and (b) the full job (validation, dedup, windows, features, floors, all sinks, online
+feature records to the Feature Store stand-in),
 at the same parallelism, in the same run. Printed: events/s of each and the ratio.
 
     .venv/bin/python -m bench.job_throughput --events 2000000
@@ -61,16 +62,24 @@ GROUP BY k, window_start, window_end""").wait()
     return time.perf_counter() - started
 
 
-def full_job(path: Path, parallelism: int, work: Path) -> float:
-    props = write_properties(work / "props.json", {
+def full_job(path: Path, parallelism: int, work: Path, overrides: dict[str, dict[str, str]] | None = None) -> float:
+    """Seconds for the full job over the file; `overrides` replace property values (e.g. FeatureStore)."""
+    groups = {
         "DataLake": {"path": (work / "lake").as_uri()},
         "FloorsTable": {"table.name": "bench-floors"},
+        "FeatureStore": {"feature.group.name": "bench-features"},
         "Job": {"parallelism": str(parallelism), "checkpoint.interval": "10 s"},
-    })
-    config = load_config(props)
+    }
+    for group, values in (overrides or {}).items():
+        groups[group] = groups.get(group, {}) | values
+    config = load_config(write_properties(work / "props.json", groups))
     ddb = resources.aws_client("dynamodb", config.floors.endpoint, config.floors.region)
     params, ttl = resources.floors_table_params(config.floors.table_name)
     resources.create_table(ddb, params, ttl)
+    store = config.feature_store
+    if store is not None and store.enabled:
+        sagemaker = resources.aws_client("sagemaker", store.control_endpoint, store.region)
+        resources.create_feature_group(sagemaker, resources.feature_group_params(store.feature_group_name, "bench"))
     started = time.perf_counter()
     job = start_job(config, file_source_options(path.as_uri()), work / "job")
     job.result.wait()
@@ -118,7 +127,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--parallelism", type=int, default=2)
     args = parser.parse_args()
-    with standins.running_standins(["moto"]):
+    with standins.running_standins(["moto", "feature-store"]):
         result = run(args.events, args.parallelism)
     print(f"full / bare rate     : {result.ratio:7.2f}")
 

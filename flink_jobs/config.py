@@ -164,6 +164,20 @@ class FloorsTableConfig:
 
 
 @dataclass(frozen=True)
+class FeatureStoreConfig:
+    """Where and how the job writes online feature records (udfs/feature_store.py)."""
+
+    enabled: bool
+    feature_group_name: str
+    region: str
+    endpoint: str | None  # the Feature Store runtime; None on AWS
+    control_endpoint: str | None  # the SageMaker control plane (creating the group locally); None on AWS
+    credentials: dict[str, str]
+    max_in_flight: int  # concurrent PutRecord calls per writer subtask
+    retry_deadline_ms: int  # how long one record may keep failing before the task fails and replays
+
+
+@dataclass(frozen=True)
 class JobSettings:
     window_ms: int
     lateness_ms: int
@@ -190,6 +204,8 @@ class AppConfig:
     job: JobSettings
     jarfile: str
     model: ModelConfig = ModelConfig()
+    # Always set by load_config; the default only keeps hand-built AppConfigs valid (None = off).
+    feature_store: FeatureStoreConfig | None = None
 
 
 def _lake_uri(path: str, base: Path) -> str:
@@ -197,6 +213,37 @@ def _lake_uri(path: str, base: Path) -> str:
     if "://" in path:
         return path.rstrip("/")
     return (base / path).resolve().as_uri()
+
+
+# PutRecord calls in flight per writer subtask: beyond this the Python worker only queues
+# more threads (botocore's connection pool is sized to it).
+MAX_IN_FLIGHT_LIMIT = 64
+
+
+def _feature_store(groups: dict[str, dict[str, str]]) -> FeatureStoreConfig:
+    store = _Group(groups, "FeatureStore")
+    credentials = store.credentials()
+    # The writer is boto3, not a connector: it knows static keys and the default chain only.
+    provider = credentials.get("aws.credentials.provider", "AUTO").upper()
+    if provider not in ("AUTO", "BASIC"):
+        raise ConfigError(
+            f"property {store.where('aws.credentials.provider')} = {provider!r}: expected AUTO or BASIC"
+        )
+    max_in_flight = store.integer("max.in.flight", 8)
+    if max_in_flight > MAX_IN_FLIGHT_LIMIT:
+        raise ConfigError(
+            f"property {store.where('max.in.flight')} = {max_in_flight}: must be <= {MAX_IN_FLIGHT_LIMIT}"
+        )
+    return FeatureStoreConfig(
+        enabled=store.boolean("enabled", True),
+        feature_group_name=store.text("feature.group.name"),
+        region=store.text("aws.region"),
+        endpoint=store.optional("aws.endpoint"),
+        control_endpoint=store.optional("control.endpoint"),
+        credentials=credentials,
+        max_in_flight=max_in_flight,
+        retry_deadline_ms=store.duration_ms("retry.deadline", "5 min"),
+    )
 
 
 def load_config(path: Path | None = None, cwd: Path | None = None) -> AppConfig:
@@ -264,4 +311,5 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> AppConfig:
         job=settings,
         jarfile=run.text("jarfile"),
         model=ModelConfig(manifest_poll_ms=model.duration_ms("manifest.poll.interval", "30 s")),
+        feature_store=_feature_store(groups),
     )

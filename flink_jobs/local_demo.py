@@ -20,12 +20,14 @@ from pathlib import Path
 
 from flink_jobs import lake
 from flink_jobs.config import AppConfig, load_config
+from flink_jobs.online_features import read_online_records
 from flink_jobs.pipeline import kinesis_source_options
 from flink_jobs.runner import RunningJob, start_job
 from local_kinesis import resources, standins
 from local_kinesis.bad_records import bad_records
 from local_kinesis.events import encode, generate_events, with_duplicates
 from local_kinesis.producer import ProduceStats, produce
+from udfs import feature_store
 
 log = logging.getLogger("yield.demo")
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +90,14 @@ def summarise(config: AppConfig, produced: ProduceStats, valid: int, expected_ba
         print(f"    {item['level']:<6} {item['segment_key']:<40} floor {float(item['floor_eur']):.4f} EUR"
               f"  cpm {float(item['predicted_cpm_eur']):.4f}  points {item['data_points']}"
               f"  expires {datetime.fromtimestamp(int(item['expires_at']), UTC):%H:%M:%S}Z")
+    store = config.feature_store
+    if store is not None and store.enabled and len(features):
+        separator = feature_store.load_spec(store.feature_group_name).separator
+        ids = {feature_store.segment_id(level, key, separator)
+               for level, key in features[["level", "segment_key"]].itertuples(index=False)}
+        online = read_online_records(store, ids)
+        print(f"online feature records{len(online):>8}  (feature group {store.feature_group_name}, "
+              f"{len(ids)} segments in processed/features/)")
     print(f"lake                  {config.lake.path}")
 
 

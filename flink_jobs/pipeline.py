@@ -5,6 +5,7 @@
                                        +--> raw_late (behind the watermark: kept, not windowed)
                                        +--> deduped -> segment_windows (fine + coarse)
                                               +--> segment_features (Parquet)
+                                              +--> online feature records (Feature Store PutRecord)
                                               +--> floors -> floors_dynamodb + floors_parquet
 
 Per-event work (parse, validate, derive, dedup, window) is SQL in the JVM;
@@ -272,4 +273,8 @@ INSERT INTO floors_parquet
 SELECT level, segment_key, floor_eur, predicted_cpm_eur, model_version, window_start, window_end,
     data_points, expires_at, {_partition_columns("window_start")}
 FROM floors""")
+    # Imported here: online_features builds on this module's helpers.
+    from flink_jobs.online_features import add_online_feature_writes
+
+    add_online_feature_writes(t_env, config, statements)
     return statements

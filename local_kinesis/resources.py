@@ -203,6 +203,45 @@ def create_table(
     return {"table": name, "created": created, "ttl": ttl_status}
 
 
+# --------------------------------------------------------------------------- feature group
+
+# Keys in feature_group.json that are ours, not CreateFeatureGroup parameters.
+NON_API_GROUP_KEYS = ("description", "RecordIdentifierSeparator", "OfflineStorePrefix")
+# Locally the offline store is never written (the stand-in serves the online store only), but
+# moto's CreateFeatureGroup needs one; on AWS deploy/cloudformation/yield-data.yaml makes the real role.
+LOCAL_OFFLINE_ROLE = "arn:aws:iam::000000000000:role/feature-store-offline"
+
+
+def feature_group_params(group_name: str, bucket: str, role_arn: str = LOCAL_OFFLINE_ROLE) -> dict[str, Any]:
+    """CreateFeatureGroup parameters from schemas/feature_group.json."""
+    from udfs.feature_store import feature_group_definition
+
+    params = feature_group_definition(group_name)
+    prefix = params["OfflineStorePrefix"]
+    for key in NON_API_GROUP_KEYS:
+        params.pop(key, None)
+    params["OfflineStoreConfig"] = {"S3StorageConfig": {"S3Uri": f"s3://{bucket}/{prefix}"}}
+    params["RoleArn"] = role_arn
+    return params
+
+
+def create_feature_group(client: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Create the feature group unless it exists with the same identifier and event time."""
+    name = params["FeatureGroupName"]
+    try:
+        client.create_feature_group(**params)
+        created = True
+    except ClientError as err:
+        if _error_code(err) != "ResourceInUse":
+            raise
+        created = False
+    group = client.describe_feature_group(FeatureGroupName=name)
+    for key in ("RecordIdentifierFeatureName", "EventTimeFeatureName"):
+        if group[key] != params[key]:
+            raise ResourceError(f"feature group {name} exists with {key} {group[key]}, schema file says {params[key]}")
+    return {"feature_group": name, "created": created, "status": group.get("FeatureGroupStatus")}
+
+
 # --------------------------------------------------------------------------- all of them
 
 
@@ -211,6 +250,7 @@ class CreatedResources:
     stream: dict[str, Any]
     bucket: dict[str, Any]
     table: dict[str, Any]
+    feature_group: dict[str, Any] | None = None
 
 
 def create_all(config: Any = None) -> CreatedResources:
@@ -232,7 +272,12 @@ def create_all(config: Any = None) -> CreatedResources:
     dynamodb = aws_client("dynamodb", config.floors.endpoint, config.floors.region)
     params, ttl_attribute = floors_table_params(config.floors.table_name)
     table = create_table(dynamodb, params, ttl_attribute)
-    return CreatedResources(stream=stream, bucket=bucket, table=table)
+    store = config.feature_store
+    group = None
+    if store is not None and store.enabled:
+        sagemaker = aws_client("sagemaker", store.control_endpoint, store.region)
+        group = create_feature_group(sagemaker, feature_group_params(store.feature_group_name, config.lake.bucket))
+    return CreatedResources(stream=stream, bucket=bucket, table=table, feature_group=group)
 
 
 def main(argv: list[str] | None = None) -> int:

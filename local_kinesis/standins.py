@@ -12,7 +12,7 @@ Stand-ins (all on 127.0.0.1):
 - moto_server (S3, DynamoDB, CloudWatch, SageMaker): http :5055
 - kinesalite: http :4569, and its StreamARN shim: http :4570 (optional)
 - feature-store (SageMaker Feature Store runtime, ``local_kinesis.feature_store``): http :5060
-  (opt-in: ``start(["moto", "feature-store"])``; not in the default set)
+  (the job writes online feature records to it; it asks moto for the feature groups)
 
 Runtime files live in ``.local/`` at the repo root: pid files in ``.local/run/``,
 logs in ``.local/logs/<name>.log``.
@@ -382,7 +382,7 @@ STANDINS: dict[str, StandIn] = {
     ),
 }
 
-DEFAULT_SET = ("kinesis-local", "moto")
+DEFAULT_SET = ("kinesis-local", "moto", "feature-store")
 KINESALITE_SET = ("kinesalite", "kinesalite-shim")
 
 

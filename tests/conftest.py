@@ -14,14 +14,14 @@ from local_kinesis import resources, standins
 
 @pytest.fixture(scope="session")
 def running_standins() -> Iterator[None]:
-    """kinesis-local and moto_server on loopback for the whole session (reused if already up)."""
+    """kinesis-local, moto_server and the Feature Store stand-in on loopback for the session (reused if up)."""
     with standins.running_standins(stop_on_exit=True):
         yield
 
 
 def e2e_config(tmp_path: Path, stream: dict[str, str]) -> AppConfig:
-    """A config for one end-to-end test: its own lake folder, bucket and table, small windows,
-    the given AuctionStream overrides; the bucket and table are created (and the stream checked)."""
+    """A config for one end-to-end test: its own lake folder, bucket, table and feature group, small
+    windows, the given AuctionStream overrides; bucket, table and group are created (the stream checked)."""
     suffix = uuid.uuid4().hex[:8]
     props = write_properties(
         tmp_path / "application_properties.json",
@@ -29,6 +29,7 @@ def e2e_config(tmp_path: Path, stream: dict[str, str]) -> AppConfig:
             "AuctionStream": {"shard.count": "4", "source.init.position": "TRIM_HORIZON"} | stream,
             "DataLake": {"path": (tmp_path / "lake").as_uri(), "bucket": f"lake-{suffix}"},
             "FloorsTable": {"table.name": f"floors-{suffix}"},
+            "FeatureStore": {"feature.group.name": f"features-{suffix}"},
             "Job": {"window.size": "10 s", "watermark.lateness": "5 s", "checkpoint.interval": "2 s",
                     "source.idle.timeout": "30 s", "parallelism": "2"},
         },

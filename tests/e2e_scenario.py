@@ -2,8 +2,8 @@
 
 Known events (several segments, several windows, out of order within the lateness),
 producer-retry duplicates and malformed records go into the stream; the real job
-runs, is drained, and its Parquet and DynamoDB outputs must equal an independent
-recomputation (pandas over the same events).
+runs, is drained, and its Parquet, DynamoDB and Feature Store outputs must equal an
+independent recomputation (pandas over the same events).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from flink_jobs.runner import RunningJob, start_job
 from local_kinesis import resources
 from local_kinesis.bad_records import bad_records
 from local_kinesis.producer import produce
+from tests.online_records import assert_latest_online_records_match_parquet
 from udfs import rules
 
 WINDOW = timedelta(seconds=10)
@@ -200,3 +201,7 @@ def assert_outputs_match_oracle(config: AppConfig, scenario: Scenario) -> None:
 
     emitted = lake.read(config.lake.path, "floors")
     assert len(emitted) == int((want["fills"] > 0).sum())
+
+    # Online feature records: each segment's is its last window's Parquet features.
+    if config.feature_store is not None and config.feature_store.enabled:
+        assert_latest_online_records_match_parquet(config)

@@ -44,7 +44,7 @@ ACCOUNT = "123456789012"
 DATA_STACK = "yield-data"  # the app template's DataStackName default
 # Keys of the local property file that only make sense against the stand-ins: endpoint
 # overrides, self-signed TLS and static keys. On MSF the connectors use the application's role.
-LOCAL_ONLY_KEYS = {"aws.endpoint", "aws.trust.all.certificates", "s3.endpoint"}
+LOCAL_ONLY_KEYS = {"aws.endpoint", "aws.trust.all.certificates", "s3.endpoint", "control.endpoint"}
 LOCAL_ONLY_PREFIXES = ("aws.credentials.",)
 BRIEF_PREFIXES = (
     "raw/",
@@ -319,18 +319,20 @@ def test_other_local_resource_calls_match_the_api() -> None:
     })
 
 
-def test_feature_group_is_valid_and_provisional_features_come_from_segment_features() -> None:
+def test_feature_group_is_valid_and_is_the_schema_file() -> None:
     group = Resolver(template(DATA_TEMPLATE), DATA_STACK).resolve(
         only(DATA_TEMPLATE, "AWS::SageMaker::FeatureGroup")["Properties"]
     )
     validate("sagemaker", "CreateFeatureGroup", group)
-    ddl = (ROOT / "schemas" / "sql" / "segment_features.sql").read_text(encoding="utf-8")
-    columns = set(re.findall(r"^\s+`?(\w+)`? [A-Z]+", ddl, flags=re.M))
-    identity = {group["RecordIdentifierFeatureName"], group["EventTimeFeatureName"]}
-    names = {f["FeatureName"] for f in group["FeatureDefinitions"]}
-    assert identity <= names
-    assert names - identity <= columns, names - identity - columns
+    # What local_kinesis.resources creates locally, from schemas/feature_group.json.
+    from local_kinesis.resources import feature_group_params
+
+    local = feature_group_params(group["FeatureGroupName"], "lake")
+    for key in ("RecordIdentifierFeatureName", "EventTimeFeatureName", "FeatureDefinitions", "OnlineStoreConfig"):
+        assert group[key] == local[key], key
+    schema = json.loads((ROOT / "schemas" / "feature_group.json").read_text(encoding="utf-8"))
     assert group["OfflineStoreConfig"]["S3StorageConfig"]["S3Uri"].startswith("s3://ssmas-yield-lake-")
+    assert group["OfflineStoreConfig"]["S3StorageConfig"]["S3Uri"].endswith("/" + schema["OfflineStorePrefix"])
 
 
 def test_application_request_is_valid_for_the_api() -> None:

@@ -34,16 +34,18 @@ def _free_port() -> int:
 class StandIn:
     """One stand-in process on its own port and data dir (not the shared :5060 one)."""
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
-        self.port = _free_port()
+    def __init__(self, data_dir: Path, log: Path, port: int | None = None, options: tuple[str, ...] = ()) -> None:
+        self.port = port or _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.log = log
+        self.options = options  # more CLI options, e.g. ("--throttle-share", "0.2")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "local_kinesis.feature_store", "--port", str(self.port),
-               "--data-dir", str(self.data_dir), "--control-plane", standins.MOTO_ENDPOINT, "--throttle-seed", "7"]
+               "--data-dir", str(self.data_dir), "--control-plane", standins.MOTO_ENDPOINT, "--throttle-seed", "7",
+               *self.options]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
                                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
@@ -224,7 +226,8 @@ def test_unknown_operation_is_a_client_error(server: StandIn) -> None:
         server.client().list_records(FeatureGroupName="whatever")
 
 
-def test_registered_as_an_opt_in_standin() -> None:
+def test_registered_as_a_default_standin() -> None:
+    # The job writes online feature records: every run needs it.
     spec = standins.STANDINS["feature-store"]
-    assert spec.ports == (5060,) and "feature-store" not in standins.selected(with_kinesalite=True)
+    assert spec.ports == (5060,) and "feature-store" in standins.selected(with_kinesalite=False)
     assert spec.command()[1:3] == ["-m", "local_kinesis.feature_store"]

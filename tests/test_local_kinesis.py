@@ -137,6 +137,8 @@ def test_resources_created_idempotently_with_ttl(running: Any, config: AppConfig
     first = create_all(config)
     second = create_all(config)
     assert not second.stream["created"] and not second.bucket["created"] and not second.table["created"]
+    assert second.feature_group is not None and not second.feature_group["created"]
+    assert second.feature_group["feature_group"] == config.feature_store.feature_group_name
     assert first.stream["stream_arn"] == second.stream["stream_arn"] == config.stream.stream_arn
     assert second.stream["shards"] == config.stream.shard_count
 

@@ -1,0 +1,89 @@
+"""The graph part that writes each closed window's segment features to the Feature Store.
+
+    segment_windows -> online_feature_values -> write_online_features(...) -> feature_store_writes
+
+One row per segment and window, with the features named and typed as in
+schemas/feature_group.json; the writer (udfs/feature_store.py) puts each row as the
+segment's online record and returns once it is written. Off when FeatureStore.enabled
+is false (a deployment without a feature group).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pyflink.table import StatementSet, TableEnvironment
+
+from flink_jobs.config import AppConfig, FeatureStoreConfig
+from flink_jobs.pipeline import _iso_day_of_week, _prime_time, render_ddl
+from udfs import feature_store
+
+ISO_8601 = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"  # as DATE_FORMAT wants it inside a SQL string
+
+# Features that are not plain segment_windows columns, as SQL over segment_windows.
+# They compute what the segment_features sink computes (tests hold the two equal).
+_DERIVED = {
+    "window_start": f"DATE_FORMAT(window_start, '{ISO_8601}')",
+    "window_end": f"DATE_FORMAT(window_end, '{ISO_8601}')",
+    "fill_rate": "CAST(fills AS DOUBLE) / auctions",
+    "hour_of_day": "CAST(HOUR(window_start) AS INT)",
+    "day_of_week": _iso_day_of_week("window_start"),
+    "is_weekend": f"CASE WHEN {_iso_day_of_week('window_start')} >= 6 THEN 1 ELSE 0 END",
+    "is_prime_time": f"CASE WHEN {_prime_time('HOUR(window_start)')} THEN 1 ELSE 0 END",
+}
+
+
+def feature_columns_sql(spec: feature_store.FeatureGroupSpec) -> list[str]:
+    """`<expression> AS <feature>` for every feature, in definition order."""
+    derived = _DERIVED | {
+        spec.record_identifier: f"level || '{spec.separator}' || segment_key",
+        # The event time of a window's record is the window end: a later window replaces it.
+        spec.event_time: f"DATE_FORMAT(window_end, '{ISO_8601}')",
+    }
+    return [f"{derived.get(name, name)} AS `{name}`" for name in spec.feature_names]
+
+
+def writer_settings(store: FeatureStoreConfig) -> feature_store.WriterSettings:
+    basic = store.credentials.get("aws.credentials.provider", "AUTO").upper() == "BASIC"
+    return feature_store.WriterSettings(
+        region=store.region,
+        endpoint=store.endpoint,
+        access_key=store.credentials["aws.credentials.basic.accesskeyid"] if basic else None,
+        secret_key=store.credentials["aws.credentials.basic.secretkey"] if basic else None,
+        max_in_flight=store.max_in_flight,
+        retry_deadline_s=store.retry_deadline_ms / 1000,
+    )
+
+
+def add_online_feature_writes(t_env: TableEnvironment, config: AppConfig, statements: StatementSet) -> None:
+    store = config.feature_store
+    if store is None or not store.enabled:
+        return
+    spec = feature_store.load_spec(store.feature_group_name)
+    columns = ",\n    ".join(feature_columns_sql(spec))
+    t_env.execute_sql(f"CREATE TEMPORARY VIEW online_feature_values AS\nSELECT\n    {columns}\nFROM segment_windows")
+    t_env.create_temporary_function(
+        "write_online_features", feature_store.writer_function(spec, writer_settings(store)))
+    t_env.execute_sql(render_ddl("feature_store_writes"))
+    arguments = ", ".join(f"`{name}`" for name in spec.feature_names)
+    statements.add_insert_sql(f"""
+INSERT INTO feature_store_writes
+SELECT `{spec.record_identifier}`, `{spec.event_time}`, write_online_features({arguments})
+FROM online_feature_values""")
+
+
+def read_online_records(store: FeatureStoreConfig, segment_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    """The online records of these segments, {segment_id: {feature: value}} (absent ones left out)."""
+    from local_kinesis.resources import aws_client
+
+    ids = sorted(set(segment_ids))
+    client = aws_client("sagemaker-featurestore-runtime", store.endpoint, store.region)
+    found: dict[str, dict[str, str]] = {}
+    for i in range(0, len(ids), 100):  # BatchGetRecord takes up to 100 identifiers per call
+        answer = client.batch_get_record(Identifiers=[
+            {"FeatureGroupName": store.feature_group_name, "RecordIdentifiersValueAsString": ids[i:i + 100]}])
+        if answer["Errors"] or answer["UnprocessedIdentifiers"]:
+            raise RuntimeError(f"BatchGetRecord on {store.feature_group_name}: {answer['Errors'] or 'unprocessed'}")
+        found |= {r["RecordIdentifierValueAsString"]: {fv["FeatureName"]: fv["ValueAsString"] for fv in r["Record"]}
+                  for r in answer["Records"]}
+    return found
