@@ -1,0 +1,77 @@
+"""Faults while the real job runs (PyFlink mini cluster + connector jar, over the real stand-ins).
+
+Each test produces the known events of tests/e2e_scenario.py, injects one fault, and checks the
+outputs against the pandas oracle built from the producer's own log of acknowledged records:
+every record read once (raw/), every auction counted once (features), every floor right (DynamoDB).
+The job runs without restarts: a fault that fails the job fails the test.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from flink_jobs import lake
+from flink_jobs.config import AppConfig
+from flink_jobs.local_demo import floors_in_table
+from flink_jobs.runner import RunningJob
+from local_kinesis import standins
+from local_kinesis.fault_proxy import FaultProxy
+from tests.e2e_scenario import assert_outputs_match_oracle, wait_for
+from tests.fault_scenario import LoggedProducer, raw_matches_log, run_with_fault, sleep_until
+
+pytestmark = pytest.mark.e2e
+
+
+def test_every_event_sent_twice_is_counted_once(job_config: AppConfig, tmp_path: Path):
+    def send_everything_twice(producer: LoggedProducer, events: list[dict], job: RunningJob) -> None:
+        # Retries interleaved with the stream (a copy right behind every third event),
+        # then the whole stream again (a producer that re-sent everything after a crash).
+        retried = [copy for i, e in enumerate(events) for copy in ([e, e] if i % 3 == 0 else [e])]
+        producer.send(retried + events)
+
+    scenario, producer = run_with_fault(job_config, tmp_path, send_everything_twice)
+
+    acknowledged = producer.acknowledged()
+    assert len(acknowledged) >= 2 * len(scenario.events) + 1  # every auction at least twice, + the late one
+    raw_matches_log(job_config, producer)
+    assert_outputs_match_oracle(job_config, scenario)
+    # Both ways a copy is dropped were taken: copies behind the watermark went to raw_late/
+    # (never windowed), and on-time copies reached the window and were dropped by dedup.
+    late_copies = len(lake.read(job_config.lake.path, "raw_late")) - 1
+    assert 0 < late_copies < len(scenario.duplicates)
+
+
+DYNAMODB_PROXY_PORT = 5182
+OUTAGE_S = 30
+
+
+def test_dynamodb_down_for_30_s_every_floor_arrives(job_config: AppConfig, tmp_path: Path):
+    """moto (shared) stays up; the job reaches DynamoDB through a proxy of ours that we block."""
+    with FaultProxy(standins.HOST, standins.MOTO_PORT, listen_port=DYNAMODB_PROXY_PORT) as proxy:
+        config = replace(job_config, floors=replace(job_config.floors, endpoint=proxy.url))
+
+        def dynamodb_outage(producer: LoggedProducer, events: list[dict], job: RunningJob) -> None:
+            # Down before the traffic; the 30 s count from the first write that met the outage,
+            # so floors are due all along. Half refuses connections, half accepts them and never
+            # answers (the client's timeouts, and requests cut mid-flight when it comes back).
+            proxy.block("refuse")
+            producer.send(events + events[::7])
+            wait_for(lambda: proxy.refused > 0, 180, "the sink's first write to meet the outage", job)
+            outage_ends = time.monotonic() + OUTAGE_S
+            sleep_until(outage_ends - OUTAGE_S / 2)
+            proxy.block("blackhole")
+            refused_before = proxy.refused
+            sleep_until(outage_ends)
+            job.assert_running()
+            assert floors_in_table(job_config) == [], "a floor reached moto while the proxy was blocked"
+            assert proxy.refused > refused_before, "no write attempt met the black hole"
+            proxy.unblock()
+
+        scenario, producer = run_with_fault(config, tmp_path, dynamodb_outage)
+
+    raw_matches_log(config, producer)
+    assert_outputs_match_oracle(job_config, scenario)  # floors read from moto directly
