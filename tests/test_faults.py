@@ -18,7 +18,7 @@ from flink_jobs import lake
 from flink_jobs.config import AppConfig
 from flink_jobs.local_demo import floors_in_table
 from flink_jobs.runner import RunningJob
-from local_kinesis import standins
+from local_kinesis import resources, standins
 from local_kinesis.fault_proxy import FaultProxy
 from tests.e2e_scenario import assert_outputs_match_oracle, wait_for
 from tests.fault_scenario import LoggedProducer, raw_matches_log, run_with_fault, sleep_until
@@ -75,3 +75,47 @@ def test_dynamodb_down_for_30_s_every_floor_arrives(job_config: AppConfig, tmp_p
 
     raw_matches_log(config, producer)
     assert_outputs_match_oracle(job_config, scenario)  # floors read from moto directly
+
+
+def test_shard_split_while_running_loses_nothing_and_reads_parents_first(job_config: AppConfig, tmp_path: Path):
+    """UpdateShardCount 4 -> 8 (every shard split in two) between two halves of the traffic.
+
+    Order check: some auctions are sent again after the split with a different price. Their key
+    hashes them into a child of the shard that holds the first copy, and dedup keeps the copy it
+    saw first: if a child were read before its parent finished, the altered price would win and
+    the features would differ from the oracle (built from the first copies).
+    """
+    kinesis = resources.aws_client("kinesis", job_config.stream.endpoint, job_config.stream.region)
+    arn = job_config.stream.stream_arn
+
+    def split_every_shard(producer: LoggedProducer, events: list[dict], job: RunningJob) -> None:
+        half = len(events) // 2
+        producer.send(events[:half])
+        kinesis.update_shard_count(StreamARN=arn, TargetShardCount=8, ScalingType="UNIFORM_SCALING")
+        wait_for(lambda: len(open_shards(kinesis, arn)) == 8, 60, "the stream to have 8 open shards", job)
+        # Retries after the split, with a price that must not be counted: the last auctions of
+        # the first half, sent ahead of the second half so that they are still on time (within
+        # the lateness) and reach dedup rather than raw_late/.
+        altered.extend(dict(e, cpm_eur=99.0, top_bid_eur=99.5) if e["filled"] else dict(e, bid_count=99)
+                       for e in events[half - 12 : half])
+        producer.send(altered + events[half:])
+
+    altered: list[dict] = []
+    scenario, producer = run_with_fault(job_config, tmp_path, split_every_shard)
+
+    shards_used = {a["shard_id"] for a in producer.acknowledged()}
+    parents = {s["ShardId"] for s in list_shards(kinesis, arn) if s.get("ParentShardId") is None}
+    assert len(parents) == 4 and shards_used - parents, "the traffic did not reach parent and child shards"
+    raw_matches_log(job_config, producer)
+    assert_outputs_match_oracle(job_config, scenario)
+    late = set(lake.read(job_config.lake.path, "raw_late")["impression_id"])
+    assert {e["impression_id"] for e in altered} - late, "no altered retry reached dedup: the order was not tested"
+
+
+def list_shards(kinesis, arn: str) -> list[dict]:  # noqa: ANN001 - a boto3 client
+    return kinesis.list_shards(StreamARN=arn)["Shards"]
+
+
+def open_shards(kinesis, arn: str) -> list[dict]:  # noqa: ANN001 - a boto3 client
+    # kinesis-local marks a closed shard with an ending sequence number (AWS too).
+    return [s for s in list_shards(kinesis, arn) if "EndingSequenceNumber" not in s["SequenceNumberRange"]]
