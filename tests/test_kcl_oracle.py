@@ -2,13 +2,14 @@
 
 The KCL (MultiLangDaemon from the pinned `kclpy-ext` wheel, leases in moto's DynamoDB, metrics
 off) reads a fresh stream into which the scenario's events were produced, with a shard split
-(4 -> 8) between two halves. Exactly the acknowledged records must come back (same shard, same
+(every shard split in two) between two halves. Exactly the acknowledged records must come back (same shard, same
 sequence number, nothing missing, nothing extra), and a child shard only after its parent ended.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -30,8 +31,20 @@ def positions(records: list[dict[str, str]]) -> Counter:
     return Counter((r["shard_id"], r["sequence_number"], r["impression_id"]) for r in records)
 
 
+def split_every_shard(kinesis, name: str) -> None:  # noqa: ANN001 - a boto3 client
+    """SplitShard each open shard at its middle (UpdateShardCount is unknown to kinesalite)."""
+    for shard in kinesis.list_shards(StreamName=name)["Shards"]:
+        if "EndingSequenceNumber" in shard["SequenceNumberRange"]:
+            continue
+        low, high = (int(shard["HashKeyRange"][k]) for k in ("StartingHashKey", "EndingHashKey"))
+        middle = str((low + high + 1) // 2)
+        kinesis.split_shard(StreamName=name, ShardToSplit=shard["ShardId"], NewStartingHashKey=middle)
+        resources.wait_stream_active(kinesis, name)  # one reshard at a time, as on AWS
+
+
 def test_kcl_reads_exactly_what_was_acknowledged_across_a_split(running_standins: None, tmp_path: Path):
-    kinesis = resources.aws_client("kinesis", standins.KINESIS_LOCAL_PLAIN_ENDPOINT, REGION)
+    kinesis_endpoint = standins.KINESIS_LOCAL_PLAIN_ENDPOINT
+    kinesis = resources.aws_client("kinesis", kinesis_endpoint, REGION)
     name = f"kcl-{uuid.uuid4().hex[:8]}"
     arn = resources.create_stream(kinesis, name, 4)["stream_arn"]
     events = known_events(scenario_start())
@@ -43,12 +56,11 @@ def test_kcl_reads_exactly_what_was_acknowledged_across_a_split(running_standins
     # parents and their children together; AWS returns only the shards open at the trim horizon.
     # The KCL's HierarchicalShardSyncer then finds overlapping hash ranges, logs "Incomplete hash
     # range found" and never creates a lease: a KCL started after a split reads nothing there.)
-    with kcl_reader(arn, kinesis_endpoint=standins.KINESIS_LOCAL_PLAIN_ENDPOINT,
+    with kcl_reader(arn, kinesis_endpoint=kinesis_endpoint,
                     dynamodb_endpoint=standins.MOTO_ENDPOINT, work_dir=tmp_path / "kcl") as reader:
         produce(kinesis, arn, payloads[:half], log=tmp_path / "first.jsonl")
         reader.wait_for(half, timeout_s=240)
-        kinesis.update_shard_count(StreamARN=arn, TargetShardCount=8, ScalingType="UNIFORM_SCALING")
-        resources.wait_stream_active(kinesis, name)
+        split_every_shard(kinesis, name)
         produce(kinesis, arn, payloads[half:], log=tmp_path / "second.jsonl")
         produced = read_log(tmp_path / "first.jsonl") + read_log(tmp_path / "second.jsonl")
         read = reader.wait_for(len(produced), timeout_s=240)
@@ -64,3 +76,25 @@ def test_kcl_reads_exactly_what_was_acknowledged_across_a_split(running_standins
         parent_reads = [i for i, r in enumerate(read) if r["shard_id"] == parent]
         if child_reads and parent_reads:
             assert max(parent_reads) < min(child_reads), f"{child} was read before its parent {parent} ended"
+
+
+def test_kcl_cannot_read_kinesalite_it_speaks_only_http1(running_standins: None, tmp_path: Path):
+    """The other stand-in, named gap: kinesalite (and its StreamARN shim) serve HTTP/1.1 only, and
+    the KCL's Kinesis client (the SDK's netty async client) speaks only HTTP/2, with prior knowledge
+    on plain http. Its first call (ListShards) gets an HTTP/1.1 answer where the HTTP/2 SETTINGS
+    frame should be, and the KCL never gets as far as any Kinesis API. If this test starts failing,
+    the KCL can read kinesalite: run the oracle above against it too."""
+    with standins.running_standins(standins.KINESALITE_SET, stop_on_exit=True):
+        kinesis = resources.aws_client("kinesis", standins.SHIM_ENDPOINT, REGION)
+        name = f"kcl-{uuid.uuid4().hex[:8]}"
+        arn = resources.create_stream(kinesis, name, 2)["stream_arn"]
+        acknowledged = produce(kinesis, arn, [json.dumps(e).encode() for e in known_events(scenario_start())[:20]])
+        assert acknowledged.records_sent == 20
+        with kcl_reader(arn, kinesis_endpoint=standins.SHIM_ENDPOINT, dynamodb_endpoint=standins.MOTO_ENDPOINT,
+                        work_dir=tmp_path / "kcl") as reader:
+            deadline = time.monotonic() + 180
+            while not reader.log_lines("First received frame was not SETTINGS"):
+                assert time.monotonic() < deadline, f"no HTTP/2 preface error in {reader.daemon_log}"
+                time.sleep(1.0)
+            assert reader.records() == []
+            assert reader.log_lines("ListShards", "listShards")
