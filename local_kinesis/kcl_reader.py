@@ -29,9 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import amazon_kclpy
+from botocore.exceptions import ClientError
 
 from local_kinesis import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, REPO_ROOT
 from local_kinesis.producer import read_log
+from local_kinesis.resources import aws_client
 
 JARS_DIR = Path(amazon_kclpy.__file__).parent / "jars"
 DAEMON_CLASS = "software.amazon.kinesis.multilang.MultiLangDaemon"
@@ -122,3 +124,12 @@ def kcl_reader(stream_arn: str, *, kinesis_endpoint: str, dynamodb_endpoint: str
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        _delete_kcl_tables(dynamodb_endpoint, region, application)
+
+
+def _delete_kcl_tables(dynamodb_endpoint: str, region: str, application: str) -> None:
+    """The KCL's own tables (leases, coordinator state, worker metrics): the stand-in is shared."""
+    dynamodb = aws_client("dynamodb", dynamodb_endpoint, region)
+    for table in (application, f"{application}-CoordinatorState", f"{application}-WorkerMetricStats"):
+        with contextlib.suppress(ClientError):
+            dynamodb.delete_table(TableName=table)
