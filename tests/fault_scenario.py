@@ -89,10 +89,12 @@ def run_with_fault(
     work_dir: Path,
     during: Callable[[LoggedProducer, list[dict], RunningJob], None],
     read_timeout_s: float = 240,
+    before: Callable[[LoggedProducer, list[dict]], None] | None = None,
 ) -> tuple[Scenario, LoggedProducer]:
     """Start the job, let ``during`` produce the known events and inject its fault, then finish
     as run_scenario does: wait until raw/ holds every acknowledged record, send the late auction,
-    drain. Returns the oracle's scenario, built from the producer's log."""
+    drain. ``before`` may produce (and break things) before the job starts. Returns the oracle's
+    scenario, built from the producer's log."""
     # A fault keeps the traffic waiting longer than the source's idle timeout; a drain while every
     # split is idle would not fire the last window (FLINK-40499, see runner.drain). Nothing in these
     # runs needs idleness (every reader has shards with traffic), so it is pushed out of reach.
@@ -101,6 +103,8 @@ def run_with_fault(
     late = dict(events[0], impression_id="late-1")
     producer = LoggedProducer(config, work_dir / "producer")
     producer.log_dir.mkdir(parents=True, exist_ok=True)
+    if before is not None:
+        before(producer, events)
     job = start_job_without_restarts(config, work_dir / "job")
     try:
         job.wait_running()

@@ -83,39 +83,73 @@ def test_dynamodb_down_for_30_s_every_floor_arrives(job_config: AppConfig, tmp_p
     assert_outputs_match_oracle(job_config, scenario)  # floors read from moto directly
 
 
-def test_shard_split_while_running_loses_nothing_and_reads_parents_first(job_config: AppConfig, tmp_path: Path):
-    """UpdateShardCount 4 -> 8 (every shard split in two) between two halves of the traffic.
-
-    Order check: some auctions are sent again after the split with a different price. Their key
-    hashes them into a child of the shard that holds the first copy, and dedup keeps the copy it
-    saw first: if a child were read before its parent finished, the altered price would win and
-    the features would differ from the oracle (built from the first copies).
-    """
+def test_shard_split_while_running_loses_nothing(job_config: AppConfig, tmp_path: Path):
+    """UpdateShardCount 4 -> 8 (every shard split in two) between two halves of the traffic,
+    while the job reads: it discovers the children, reads them once their parents ended, and
+    every acknowledged record is read once and counted once."""
     kinesis = resources.aws_client("kinesis", job_config.stream.endpoint, job_config.stream.region)
     arn = job_config.stream.stream_arn
 
-    def split_every_shard(producer: LoggedProducer, events: list[dict], job: RunningJob) -> None:
+    def split_between_halves(producer: LoggedProducer, events: list[dict], job: RunningJob) -> None:
+        half = len(events) // 2
+        producer.send(events[:half] + events[:half:7])
+        split_into_eight(kinesis, arn, job)
+        producer.send(events[half:] + events[half::7])
+
+    scenario, producer = run_with_fault(job_config, tmp_path, split_between_halves)
+
+    assert_reached_parents_and_children(kinesis, arn, producer)
+    raw_matches_log(job_config, producer)
+    assert_outputs_match_oracle(job_config, scenario)
+
+
+def test_split_shards_parents_are_read_before_children(job_config: AppConfig, tmp_path: Path):
+    """The order across a split: parents hold unread records when the job meets the children.
+
+    The first half goes into the four parents, the stream is split, then some auctions of the
+    first half are sent again with a different price (their key hashes them into a child of the
+    parent that holds the first copy), then the second half; all before the job starts. Dedup
+    keeps the copy it sees first: if the job read a child before its parent ended, an altered
+    price would win and the features would differ from the oracle (built from the first copies).
+    """
+    kinesis = resources.aws_client("kinesis", job_config.stream.endpoint, job_config.stream.region)
+    arn = job_config.stream.stream_arn
+    altered: list[dict] = []
+
+    def split_before_the_job(producer: LoggedProducer, events: list[dict]) -> None:
         half = len(events) // 2
         producer.send(events[:half])
-        kinesis.update_shard_count(StreamARN=arn, TargetShardCount=8, ScalingType="UNIFORM_SCALING")
-        wait_for(lambda: len(open_shards(kinesis, arn)) == 8, 60, "the stream to have 8 open shards", job)
-        # Retries after the split, with a price that must not be counted: the last auctions of
-        # the first half, sent ahead of the second half so that they are still on time (within
-        # the lateness) and reach dedup rather than raw_late/.
+        split_into_eight(kinesis, arn)
+        # The last auctions of the first half: still on time (within the lateness) behind the
+        # parents, so they reach dedup rather than raw_late/.
         altered.extend(dict(e, cpm_eur=99.0, top_bid_eur=99.5) if e["filled"] else dict(e, bid_count=99)
                        for e in events[half - 12 : half])
         producer.send(altered + events[half:])
 
-    altered: list[dict] = []
-    scenario, producer = run_with_fault(job_config, tmp_path, split_every_shard)
+    scenario, producer = run_with_fault(job_config, tmp_path, lambda *_: None, before=split_before_the_job)
 
-    shards_used = {a["shard_id"] for a in producer.acknowledged()}
-    parents = {s["ShardId"] for s in list_shards(kinesis, arn) if s.get("ParentShardId") is None}
-    assert len(parents) == 4 and shards_used - parents, "the traffic did not reach parent and child shards"
+    assert_reached_parents_and_children(kinesis, arn, producer)
     raw_matches_log(job_config, producer)
     assert_outputs_match_oracle(job_config, scenario)
     late = set(lake.read(job_config.lake.path, "raw_late")["impression_id"])
     assert {e["impression_id"] for e in altered} - late, "no altered retry reached dedup: the order was not tested"
+
+
+def split_into_eight(kinesis, arn: str, job: RunningJob | None = None) -> None:  # noqa: ANN001 - a boto3 client
+    kinesis.update_shard_count(StreamARN=arn, TargetShardCount=8, ScalingType="UNIFORM_SCALING")
+    deadline = time.monotonic() + 60
+    while len(open_shards(kinesis, arn)) != 8:
+        if job is not None:
+            job.assert_running()
+        assert time.monotonic() < deadline, "the stream did not reach 8 open shards in 60 s"
+        time.sleep(0.5)
+
+
+def assert_reached_parents_and_children(kinesis, arn: str, producer: LoggedProducer) -> None:  # noqa: ANN001
+    shards_used = {a["shard_id"] for a in producer.acknowledged()}
+    parents = {s["ShardId"] for s in list_shards(kinesis, arn) if s.get("ParentShardId") is None}
+    assert len(parents) == 4 and shards_used & parents and shards_used - parents, (
+        "the traffic did not reach both parent and child shards")
 
 
 def list_shards(kinesis, arn: str) -> list[dict]:  # noqa: ANN001 - a boto3 client
