@@ -9,7 +9,7 @@ JAVA_SRC   := $(shell find deploy/connector/src/main -type f 2>/dev/null)
 NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup venv jar npm run test test-all lint bench bench-feature-store standins-start standins-stop clean package train promote
+.PHONY: setup venv jar npm run test test-all test-faults lint bench bench-feature-store standins-start standins-stop clean package train promote
 
 setup: venv jar npm
 
@@ -43,6 +43,10 @@ test: setup lint
 # Everything, including long and heavy checks.
 test-all: setup lint
 	$(PY) -m pytest $(ARGS)
+
+# The fault tests alone (duplicates, DynamoDB down, shard split, the KCL oracle): ~8 min.
+test-faults: setup
+	$(PY) -m pytest tests/test_fault_proxy.py tests/test_faults.py tests/test_kcl_oracle.py $(ARGS)
 
 # All benchmarks (throughput, freshness, lookups, state, producers) -> bench/results/BENCHMARKS.md + charts.
 bench: setup
