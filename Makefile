@@ -9,7 +9,8 @@ JAVA_SRC   := $(shell find deploy/connector/src/main -type f 2>/dev/null)
 NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup venv jar npm run test test-all lint bench standins-start standins-stop clean package
+.PHONY: setup venv jar npm run test test-all lint bench standins-start standins-stop clean package \
+        cluster-start cluster-submit cluster-savepoint cluster-resume cluster-stop cluster-status
 
 setup: venv jar npm
 
@@ -63,3 +64,28 @@ clean:
 # The MSF application zip (job sources + schemas + lib/<connector jar>): deploy/target/predictive-yield-msf.zip.
 package: jar venv
 	$(PY) deploy/package_msf.py
+
+# A local Flink standalone cluster (JobManager + two TaskManagers, REST http://127.0.0.1:8181),
+# files under .local/flink/. The job reads $$YIELD_PROPERTIES (default: the local properties).
+PARALLELISM ?= 2
+CLUSTER := $(PY) -m deploy.local_cluster
+
+cluster-start: setup
+	$(CLUSTER) start
+
+cluster-submit: setup
+	$(CLUSTER) submit --parallelism $(PARALLELISM)
+
+# Stop with a savepoint, not draining: open windows stay open and resume with the job.
+cluster-savepoint: venv
+	$(CLUSTER) savepoint
+
+cluster-resume: setup
+	@test -n "$(SAVEPOINT)" || { echo "usage: make cluster-resume SAVEPOINT=<path printed by cluster-savepoint> PARALLELISM=N"; exit 2; }
+	$(CLUSTER) resume --savepoint $(SAVEPOINT) --parallelism $(PARALLELISM)
+
+cluster-stop: venv
+	$(CLUSTER) stop
+
+cluster-status: venv
+	$(CLUSTER) status

@@ -78,8 +78,9 @@ def main() -> None:
     statements = build_statement_set(t_env, config, kinesis_source_options(config))
     log.info("submitting predictive-yield job (stream %s)", config.stream.stream_arn)
     result = statements.execute()
-    if not on_msf:
-        # Locally the script is the client: wait, so the mini cluster lives as long as the job.
+    # `flink run` (a standalone cluster: execution.target = remote) owns the job; run as a plain
+    # script, this process hosts the mini cluster: wait, so the cluster lives as long as the job.
+    if not on_msf and t_env.get_config().get("execution.target", "local") != "remote":
         result.wait()
 
 
