@@ -118,6 +118,8 @@ def cluster_settings(cluster: Cluster) -> dict[str, Any]:
         "taskmanager.rpc.port": cluster.taskmanager_rpc_ports,
         "taskmanager.numberOfTaskSlots": cluster.slots_per_taskmanager,
         "taskmanager.memory.process.size": "1600m",
+        # Spread a job's slots over both TaskManagers (losing either one hits the job).
+        "taskmanager.load-balance.mode": "SLOTS",
         "rest.address": HOST,
         "rest.bind-address": HOST,
         "rest.port": cluster.rest_port,
@@ -218,6 +220,7 @@ def _read_pid(cluster: Cluster, process: str) -> int | None:
         pid = int(_pid_file(cluster, process).read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
+    _reap(pid)  # a child of this process that has exited is gone, not a zombie "still running"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -253,6 +256,9 @@ def kill_taskmanager(cluster: Cluster, name: str) -> int:
     if pid is None:
         raise ClusterError(f"{name} is not running")
     os.kill(pid, signal.SIGKILL)
+    while _read_pid(cluster, name):
+        _reap(pid)
+        time.sleep(0.1)
     return pid
 
 

@@ -44,6 +44,10 @@ def create_table_env(config: AppConfig, on_msf: bool, checkpoint_dir: str | None
         # Fixed for the life of the application (also on MSF): keyed state can only be restored
         # at a new parallelism when the number of key groups stays the same.
         "pipeline.max-parallelism": str(job.max_parallelism),
+        # The file sinks' committers run at parallelism 1 (max parallelism 1): at job parallelism 1
+        # they would chain to the writers, which changes the operators' ids, and a savepoint
+        # taken at another parallelism could not be restored at 1 (or the other way round).
+        "pipeline.operator-chaining.chain-operators-with-different-max-parallelism": "false",
     }
     if not on_msf:
         # On MSF parallelism and checkpoints are application settings.
