@@ -1,0 +1,172 @@
+"""Savepoints of the real job on the local standalone cluster: how long they take, how big
+the state is, and what dedup costs per million distinct impressions.
+
+For each state backend (RocksDB, as on MSF, and hashmap, the JVM heap), two runs of the same
+job over the same number of events on a fresh stream:
+
+- distinct: every event a new impression_id;
+- baseline: the same events, but only a few distinct impression_ids (retries of each other).
+
+Both runs are stopped with a savepoint (no drain) once every event is committed to raw/; the
+distinct run is then resumed from its savepoint. The dedup cost per impression is the savepoint
+size difference over the difference in distinct ids; everything else in the state (open windows,
+file sink, source positions) is the same in both runs.
+
+    python -m bench.savepoint_state [--events 40000] [--backends rocksdb,hashmap]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+from deploy import local_cluster
+from deploy.local_cluster import Cluster
+from flink_jobs import lake
+from flink_jobs.config import AppConfig, load_config, write_properties
+from local_kinesis import resources, standins
+from local_kinesis.events import encode, generate_events
+from local_kinesis.producer import produce
+
+PARALLELISM = 2
+EVENT_TIME_SPAN_S = 60  # the events cover six 10 s windows; the last ones are open at the savepoint
+
+
+@dataclass
+class Run:
+    label: str
+    distinct_ids: int
+    events: int
+    submit_s: float  # flink run until every task RUNNING, fresh start
+    savepoint_s: float  # stop-with-savepoint request until the savepoint is complete
+    savepoint_bytes: int
+    state_by_operator: dict[str, int]  # checkpointed size per job vertex (first operator's name)
+    restore_s: float | None = None  # flink run -s until every task RUNNING
+
+
+def bench_config(work: Path, backend: str, label: str) -> tuple[AppConfig, Path]:
+    """A fresh stream, lake, bucket and table; the config and its properties file."""
+    suffix = f"{label}-{backend}-{uuid.uuid4().hex[:6]}"
+    arn = load_config().stream.stream_arn.rsplit("/", 1)[0] + f"/bench-{suffix}"
+    props = write_properties(work / f"properties-{suffix}.json", {
+        "AuctionStream": {"stream.arn": arn, "source.init.position": "TRIM_HORIZON", "shard.count": "4"},
+        "DataLake": {"path": (work / f"lake-{suffix}").as_uri(), "bucket": f"lake-{suffix}"},
+        "FloorsTable": {"table.name": f"floors-{suffix}"},
+        "Job": {"window.size": "10 s", "watermark.lateness": "5 s", "checkpoint.interval": "5 s",
+                "source.idle.timeout": "5 min"},
+    })
+    config = load_config(props)
+    resources.create_all(config)
+    return config, props
+
+
+def traffic(count: int, distinct_ids: int) -> list[bytes]:
+    """`count` simulated auctions over EVENT_TIME_SPAN_S; impression ids reused beyond `distinct_ids`."""
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    events = generate_events(count, seed=42, start=t0, events_per_second=count / EVENT_TIME_SPAN_S)
+    if distinct_ids < count:
+        for i, event in enumerate(events):
+            event["impression_id"] = f"retry-{i % distinct_ids:08d}"
+    return [encode(e) for e in events]
+
+
+def folder_bytes(uri: str) -> int:
+    return sum(f.stat().st_size for f in Path(urlparse(uri).path).rglob("*") if f.is_file())
+
+
+def state_by_operator(cluster: Cluster, job_id: str) -> dict[str, int]:
+    """Checkpointed state per job vertex, from the latest completed checkpoint or savepoint."""
+    stats = local_cluster.rest(cluster, f"/jobs/{job_id}/checkpoints")
+    latest = (stats.get("latest") or {}).get("savepoint") or (stats.get("latest") or {}).get("completed")
+    if not latest:
+        return {}
+    details = local_cluster.rest(cluster, f"/jobs/{job_id}/checkpoints/details/{latest['id']}")
+    names = {v["id"]: v["name"] for v in local_cluster.rest(cluster, f"/jobs/{job_id}")["vertices"]}
+    return {names.get(vid, vid).split(" -> ")[0]: task.get("checkpointed_size", task.get("state_size", 0))
+            for vid, task in details.get("tasks", {}).items()}
+
+
+def wait_committed(cluster: Cluster, config: AppConfig, job_id: str, count: int, timeout_s: float = 900) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(lake.read(config.lake.path, "raw")) < count:
+        if local_cluster.rest(cluster, f"/jobs/{job_id}")["state"] != "RUNNING":
+            raise RuntimeError(f"job {job_id} stopped: {local_cluster.failure(cluster, job_id)}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{count} events not committed after {timeout_s:.0f} s")
+        time.sleep(1.0)
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+def one_run(cluster: Cluster, work: Path, label: str, count: int, distinct_ids: int, restore: bool) -> Run:
+    config, props = bench_config(work, cluster.state_backend, label)
+    kinesis = resources.aws_client("kinesis", config.stream.endpoint, config.stream.region)
+    sent = produce(kinesis, config.stream.stream_arn, traffic(count, distinct_ids)).records_sent
+
+    started = time.monotonic()
+    job = local_cluster.submit(cluster, PARALLELISM, props, say=_quiet)
+    submit_s = time.monotonic() - started
+    wait_committed(cluster, config, job, sent)
+    time.sleep(12)  # two more checkpoints: the state has settled (dedup entries of the last records)
+
+    started = time.monotonic()
+    savepoint = local_cluster.stop_with_savepoint(cluster, job, say=_quiet)
+    run = Run(label, min(distinct_ids, count), sent, submit_s, time.monotonic() - started,
+              folder_bytes(savepoint), state_by_operator(cluster, job))
+    if restore:
+        started = time.monotonic()
+        resumed = local_cluster.submit(cluster, PARALLELISM, props, savepoint=savepoint, say=_quiet)
+        run.restore_s = time.monotonic() - started
+        local_cluster.rest(cluster, f"/jobs/{resumed}?mode=cancel", method="PATCH")
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--baseline-ids", type=int, default=500)
+    parser.add_argument("--backends", default="rocksdb,hashmap")
+    args = parser.parse_args(argv)
+
+    with standins.running_standins(stop_on_exit=True), tempfile.TemporaryDirectory(prefix="savepoint-bench-") as tmp:
+        work = Path(tmp)
+        for backend in args.backends.split(","):
+            cluster = Cluster(home=work / f"flink-{backend}", rest_port=8186, jobmanager_rpc_port=5176,
+                              taskmanager_rpc_ports="5177-5178", blob_port=5179, state_backend=backend)
+            local_cluster.start(cluster, say=_quiet)
+            try:
+                distinct = one_run(cluster, work, "distinct", args.events, args.events, restore=True)
+                baseline = one_run(cluster, work, "baseline", args.events, args.baseline_ids, restore=False)
+            finally:
+                local_cluster.stop(cluster, say=_quiet)
+            report(backend, distinct, baseline)
+    return 0
+
+
+def report(backend: str, distinct: Run, baseline: Run) -> None:
+    extra_ids = distinct.distinct_ids - baseline.distinct_ids
+    per_id = (distinct.savepoint_bytes - baseline.savepoint_bytes) / extra_ids
+    print(f"\n== state backend {backend}, parallelism {PARALLELISM}, {distinct.events:,} events ==")
+    print(f"fresh submit until every task runs: {distinct.submit_s:.1f} s")
+    print(f"take a savepoint (stop, no drain):  {distinct.savepoint_s:.1f} s")
+    print(f"restore from it until every task runs: {distinct.restore_s:.1f} s "
+          f"(ratio to a fresh submit {distinct.restore_s / distinct.submit_s:.2f})")
+    for run in (distinct, baseline):
+        print(f"savepoint, {run.label} ({run.distinct_ids:,} distinct ids): {run.savepoint_bytes / 1e6:.2f} MB")
+        for name, size in sorted(run.state_by_operator.items(), key=lambda kv: -kv[1]):
+            if size:
+                print(f"    {name[:60]:60} {size / 1e3:10.1f} kB")
+    print(f"dedup state per distinct impression: {per_id:.1f} bytes in the savepoint "
+          f"= {per_id:.0f} MB per million distinct impressions")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
