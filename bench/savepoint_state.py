@@ -33,6 +33,7 @@ from flink_jobs.config import AppConfig, load_config, write_properties
 from local_kinesis import resources, standins
 from local_kinesis.events import encode, generate_events
 from local_kinesis.producer import produce
+from udfs import rules
 
 PARALLELISM = 2
 EVENT_TIME_SPAN_S = 60  # the events cover six 10 s windows; the last ones are open at the savepoint
@@ -47,6 +48,7 @@ class Run:
     savepoint_s: float  # stop-with-savepoint request until the savepoint is complete
     savepoint_bytes: int
     state_by_operator: dict[str, int]  # checkpointed size per job vertex (first operator's name)
+    open_segments: int  # (level, segment) keys with an open window at the savepoint
     restore_s: float | None = None  # flink run -s until every task RUNNING
 
 
@@ -66,14 +68,26 @@ def bench_config(work: Path, backend: str, label: str) -> tuple[AppConfig, Path]
     return config, props
 
 
-def traffic(count: int, distinct_ids: int) -> list[bytes]:
+def traffic(count: int, distinct_ids: int) -> list[dict]:
     """`count` simulated auctions over EVENT_TIME_SPAN_S; impression ids reused beyond `distinct_ids`."""
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    t0 -= timedelta(seconds=t0.second % 10)
     events = generate_events(count, seed=42, start=t0, events_per_second=count / EVENT_TIME_SPAN_S)
     if distinct_ids < count:
         for i, event in enumerate(events):
             event["impression_id"] = f"retry-{i % distinct_ids:08d}"
-    return [encode(e) for e in events]
+    return events
+
+
+def open_segments(events: list[dict], window_ms: int, lateness_ms: int) -> int:
+    """(level, segment) pairs of the windows the watermark has not closed yet: the keys the
+    window operator holds state for when the savepoint is taken."""
+    times = [datetime.fromisoformat(e["event_time"].replace("Z", "+00:00")).timestamp() * 1000 for e in events]
+    watermark = max(times) - lateness_ms
+    keys = {(level, rules.segment_key(level, e | {"country_tier": rules.country_tier(e["country"])}))
+            for e, t in zip(events, times, strict=True) if (t // window_ms + 1) * window_ms > watermark
+            for level in rules.SEGMENT_KEY_FIELDS}
+    return len(keys)
 
 
 def folder_bytes(uri: str) -> int:
@@ -109,7 +123,8 @@ def _quiet(_message: str) -> None:
 def one_run(cluster: Cluster, work: Path, label: str, count: int, distinct_ids: int, restore: bool) -> Run:
     config, props = bench_config(work, cluster.state_backend, label)
     kinesis = resources.aws_client("kinesis", config.stream.endpoint, config.stream.region)
-    sent = produce(kinesis, config.stream.stream_arn, traffic(count, distinct_ids)).records_sent
+    events = traffic(count, distinct_ids)
+    sent = produce(kinesis, config.stream.stream_arn, [encode(e) for e in events]).records_sent
 
     started = time.monotonic()
     job = local_cluster.submit(cluster, PARALLELISM, props, say=_quiet)
@@ -120,7 +135,8 @@ def one_run(cluster: Cluster, work: Path, label: str, count: int, distinct_ids: 
     started = time.monotonic()
     savepoint = local_cluster.stop_with_savepoint(cluster, job, say=_quiet)
     run = Run(label, min(distinct_ids, count), sent, submit_s, time.monotonic() - started,
-              folder_bytes(savepoint), state_by_operator(cluster, job))
+              folder_bytes(savepoint), state_by_operator(cluster, job),
+              open_segments(events, config.job.window_ms, config.job.lateness_ms))
     if restore:
         started = time.monotonic()
         resumed = local_cluster.submit(cluster, PARALLELISM, props, savepoint=savepoint, say=_quiet)
@@ -164,6 +180,9 @@ def report(backend: str, distinct: Run, baseline: Run) -> None:
         for name, size in sorted(run.state_by_operator.items(), key=lambda kv: -kv[1]):
             if size:
                 print(f"    {name[:60]:60} {size / 1e3:10.1f} kB")
+    window_state = sum(v for k, v in distinct.state_by_operator.items() if k.startswith("GlobalWindowAggregate"))
+    print(f"window state: {window_state / 1e3:.1f} kB for {distinct.open_segments} open (level, segment) windows "
+          f"= {window_state / max(distinct.open_segments, 1):.0f} bytes per segment")
     print(f"dedup state per distinct impression: {per_id:.1f} bytes in the savepoint "
           f"= {per_id:.0f} MB per million distinct impressions")
 

@@ -162,6 +162,7 @@ def restarted(cluster: Cluster, job_id: str) -> bool:
     return True
 
 
+@pytest.mark.slow  # 3-6 min here: detection of the dead TaskManager, restart, catch-up
 def test_taskmanager_killed_mid_stream_recovers_from_checkpoint_exactly(cluster: Cluster, tmp_path: Path):
     config = cluster_config(tmp_path)
     _, (first, second, third) = phases(seed=9)
