@@ -47,7 +47,8 @@ class Run:
     submit_s: float  # flink run until every task RUNNING, fresh start
     savepoint_s: float  # stop-with-savepoint request until the savepoint is complete
     savepoint_bytes: int
-    state_by_operator: dict[str, int]  # checkpointed size per job vertex (first operator's name)
+    savepoint_state: dict[str, int]  # full state size per job vertex (first operator's name), canonical
+    checkpoint_state: dict[str, int]  # the same in the last checkpoint: the backend's own format
     open_segments: int  # (level, segment) keys with an open window at the savepoint
     restore_s: float | None = None  # flink run -s until every task RUNNING
 
@@ -94,15 +95,15 @@ def folder_bytes(uri: str) -> int:
     return sum(f.stat().st_size for f in Path(urlparse(uri).path).rglob("*") if f.is_file())
 
 
-def state_by_operator(cluster: Cluster, job_id: str) -> dict[str, int]:
-    """Checkpointed state per job vertex, from the latest completed checkpoint or savepoint."""
-    stats = local_cluster.rest(cluster, f"/jobs/{job_id}/checkpoints")
-    latest = (stats.get("latest") or {}).get("savepoint") or (stats.get("latest") or {}).get("completed")
+def state_by_operator(cluster: Cluster, job_id: str, kind: str) -> dict[str, int]:
+    """Full state size per job vertex of the latest `kind` ("completed" checkpoint or "savepoint"):
+    a checkpoint is in the backend's own format (RocksDB: SST files), a savepoint canonical."""
+    latest = (local_cluster.rest(cluster, f"/jobs/{job_id}/checkpoints").get("latest") or {}).get(kind)
     if not latest:
         return {}
     details = local_cluster.rest(cluster, f"/jobs/{job_id}/checkpoints/details/{latest['id']}")
     names = {v["id"]: v["name"] for v in local_cluster.rest(cluster, f"/jobs/{job_id}")["vertices"]}
-    return {names.get(vid, vid).split(" -> ")[0]: task.get("checkpointed_size", task.get("state_size", 0))
+    return {names.get(vid, vid).split(" -> ")[0]: task.get("state_size", 0)
             for vid, task in details.get("tasks", {}).items()}
 
 
@@ -132,10 +133,11 @@ def one_run(cluster: Cluster, work: Path, label: str, count: int, distinct_ids: 
     wait_committed(cluster, config, job, sent)
     time.sleep(12)  # two more checkpoints: the state has settled (dedup entries of the last records)
 
+    checkpoint_state = state_by_operator(cluster, job, "completed")
     started = time.monotonic()
     savepoint = local_cluster.stop_with_savepoint(cluster, job, say=_quiet)
     run = Run(label, min(distinct_ids, count), sent, submit_s, time.monotonic() - started,
-              folder_bytes(savepoint), state_by_operator(cluster, job),
+              folder_bytes(savepoint), state_by_operator(cluster, job, "savepoint"), checkpoint_state,
               open_segments(events, config.job.window_ms, config.job.lateness_ms))
     if restore:
         started = time.monotonic()
@@ -167,24 +169,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+DEDUP = "Deduplicate"  # the job vertex whose keyed state is the dedup state (one entry per impression)
+
+
+def _vertex(state: dict[str, int], prefix: str) -> int:
+    return sum(size for name, size in state.items() if name.startswith(prefix))
+
+
 def report(backend: str, distinct: Run, baseline: Run) -> None:
     extra_ids = distinct.distinct_ids - baseline.distinct_ids
-    per_id = (distinct.savepoint_bytes - baseline.savepoint_bytes) / extra_ids
     print(f"\n== state backend {backend}, parallelism {PARALLELISM}, {distinct.events:,} events ==")
     print(f"fresh submit until every task runs: {distinct.submit_s:.1f} s")
     print(f"take a savepoint (stop, no drain):  {distinct.savepoint_s:.1f} s")
     print(f"restore from it until every task runs: {distinct.restore_s:.1f} s "
-          f"(ratio to a fresh submit {distinct.restore_s / distinct.submit_s:.2f})")
+          f"(ratio to the fresh submit {distinct.restore_s / distinct.submit_s:.2f})")
     for run in (distinct, baseline):
-        print(f"savepoint, {run.label} ({run.distinct_ids:,} distinct ids): {run.savepoint_bytes / 1e6:.2f} MB")
-        for name, size in sorted(run.state_by_operator.items(), key=lambda kv: -kv[1]):
+        print(f"savepoint, {run.label} ({run.distinct_ids:,} distinct ids): {run.savepoint_bytes / 1e6:.2f} MB on disk")
+        for name, size in sorted(run.savepoint_state.items(), key=lambda kv: -kv[1]):
             if size:
-                print(f"    {name[:60]:60} {size / 1e3:10.1f} kB")
-    window_state = sum(v for k, v in distinct.state_by_operator.items() if k.startswith("GlobalWindowAggregate"))
+                print(f"    {name[:50]:50} savepoint {size / 1e3:9.1f} kB   "
+                      f"last checkpoint {run.checkpoint_state.get(name, 0) / 1e3:9.1f} kB")
+    window_state = _vertex(distinct.savepoint_state, "GlobalWindowAggregate")
     print(f"window state: {window_state / 1e3:.1f} kB for {distinct.open_segments} open (level, segment) windows "
           f"= {window_state / max(distinct.open_segments, 1):.0f} bytes per segment")
-    print(f"dedup state per distinct impression: {per_id:.1f} bytes in the savepoint "
-          f"= {per_id:.0f} MB per million distinct impressions")
+    kinds = (("savepoint (canonical)", "savepoint_state"), ("checkpoint (backend format)", "checkpoint_state"))
+    for kind, attr in kinds:
+        per_id = (_vertex(getattr(distinct, attr), DEDUP) - _vertex(getattr(baseline, attr), DEDUP)) / extra_ids
+        print(f"dedup state per distinct impression, {kind}: {per_id:.1f} bytes "
+              f"= {per_id:.0f} MB per million distinct impressions")
 
 
 if __name__ == "__main__":
