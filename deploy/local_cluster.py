@@ -160,10 +160,9 @@ def write_conf(cluster: Cluster) -> Path:
     for name in ("log4j-console.properties", "log4j-cli.properties", "log4j.properties", "logback-console.xml"):
         (cluster.conf_dir / name).write_bytes((dist_conf / name).read_bytes())
     base = yaml.safe_load((dist_conf / "config.yaml").read_text(encoding="utf-8"))
-    # The distribution's file is nested; ours is flat: keep only what we do not set (the JVM
-    # options Java 17 needs, and so on), flattened, then ours.
-    settings = {k: v for k, v in _flatten(base).items() if k not in cluster_settings(cluster)}
-    settings |= cluster_settings(cluster)
+    # The distribution's file is nested, ours flat: flatten it (it holds the JVM options Java 17
+    # needs, among others) so that our keys replace its keys rather than sit next to them.
+    settings = _flatten(base) | cluster_settings(cluster)
     path = cluster.conf_dir / "config.yaml"
     path.write_text(yaml.safe_dump(settings, sort_keys=True), encoding="utf-8")
     return path
