@@ -14,6 +14,7 @@ CLI (or the make targets `cluster-start`, `cluster-submit`, ...)::
     python -m deploy.local_cluster status
     python -m deploy.local_cluster stop
 
+`submit` and `resume` first create the stream, bucket and table on the stand-ins (idempotent).
 Everything the cluster writes lives under `.local/flink/` (conf/, log/, run/ for pid files,
 checkpoints/, savepoints/). The job reads its properties from `$YIELD_PROPERTIES` (or
 flink_jobs/application_properties.json); the submitted copy gets `Job.parallelism` = the
@@ -40,8 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from botocore.exceptions import BotoCoreError, ClientError
 
 from flink_jobs.config import PROPERTIES_ENV, ConfigError, load_config, properties_path, write_properties
+from local_kinesis import resources
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -474,11 +477,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             status(cluster)
         elif args.command in ("submit", "resume"):
+            # The stream, bucket and table on the stand-ins (idempotent), as `make run` does.
+            resources.create_all(load_config(args.properties or properties_path(), cwd=REPO_ROOT))
             submit(cluster, args.parallelism, args.properties, args.savepoint)
         elif args.command == "savepoint":
             stop_with_savepoint(cluster, args.job, drain=args.drain)
-    except (ClusterError, ConfigError) as err:
+    except (ClusterError, ConfigError, resources.ResourceError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ClientError) as err:
+        print(f"error: the stand-ins did not answer ({err}): `make standins-start`", file=sys.stderr)
         return 1
     return 0
 
