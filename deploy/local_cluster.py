@@ -477,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             status(cluster)
         elif args.command in ("submit", "resume"):
+            overview(cluster)  # no cluster: say so before touching anything
             # The stream, bucket and table on the stand-ins (idempotent), as `make run` does.
             resources.create_all(load_config(args.properties or properties_path(), cwd=REPO_ROOT))
             submit(cluster, args.parallelism, args.properties, args.savepoint)
