@@ -98,12 +98,16 @@ def folder_bytes(uri: str) -> int:
 def state_by_operator(cluster: Cluster, job_id: str, kind: str) -> dict[str, int]:
     """Full state size per job vertex of the latest `kind` ("completed" checkpoint or "savepoint"):
     a checkpoint is in the backend's own format (RocksDB: SST files), a savepoint canonical."""
-    latest = (local_cluster.rest(cluster, f"/jobs/{job_id}/checkpoints").get("latest") or {}).get(kind)
-    if not latest:
-        return {}
+    deadline = time.monotonic() + 60
+    # The statistics of a savepoint that just completed can show up a moment later.
+    while not (latest := (local_cluster.rest(cluster, f"/jobs/{job_id}/checkpoints").get("latest") or {}).get(kind)):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {kind} checkpoint statistics for job {job_id}")
+        time.sleep(1.0)
     details = local_cluster.rest(cluster, f"/jobs/{job_id}/checkpoints/details/{latest['id']}")
     names = {v["id"]: v["name"] for v in local_cluster.rest(cluster, f"/jobs/{job_id}")["vertices"]}
-    return {names.get(vid, vid).split(" -> ")[0]: task.get("state_size", 0)
+    # A savepoint's full size may be reported as its checkpointed size only: take the larger.
+    return {names.get(vid, vid).split(" -> ")[0]: max(task.get("state_size", 0), task.get("checkpointed_size", 0))
             for vid, task in details.get("tasks", {}).items()}
 
 
