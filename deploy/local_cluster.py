@@ -362,7 +362,7 @@ def job_properties(cluster: Cluster, parallelism: int, source: Path | None = Non
 
 
 def submit(cluster: Cluster, parallelism: int, properties: Path | None = None, savepoint: str | None = None,
-           timeout_s: float = 300.0, say=print) -> str:
+           timeout_s: float = 600.0, say=print) -> str:
     """`flink run -d -py flink_jobs/main.py -p N [-s SAVEPOINT]`; return the job id once every task runs."""
     overview(cluster)  # a clear error when no cluster is up
     props = job_properties(cluster, parallelism, properties)

@@ -98,7 +98,7 @@ def acknowledged_events(traffic: Traffic, log_path: Path) -> list[dict]:
     return [traffic.distinct[i] for i in acked]
 
 
-def wait_for_raw(cluster: Cluster, config: AppConfig, job_id: str, count: int, timeout_s: float = 240) -> None:
+def wait_for_raw(cluster: Cluster, config: AppConfig, job_id: str, count: int, timeout_s: float = 480) -> None:
     """Until `count` records are committed to raw/ (every sent record was read and checkpointed)."""
     wait_until(lambda: len(lake.read(config.lake.path, "raw")) >= count, timeout_s,
                f"{count} records committed to raw/", cluster, job_id)
@@ -177,7 +177,7 @@ def test_taskmanager_killed_mid_stream_recovers_from_checkpoint_exactly(cluster:
         traffic.send(second, resent=first[-RESENT_PER_PHASE:])
         local_cluster.kill_taskmanager(cluster, "taskmanager-1")
         try:
-            wait_until(lambda: restarted(cluster, job), 240, "the job restarted from its checkpoint", cluster, job)
+            wait_until(lambda: restarted(cluster, job), 480, "the job restarted from its checkpoint", cluster, job)
             traffic.send(third, resent=second[-RESENT_PER_PHASE:])
             wait_for_raw(cluster, config, job, traffic.sent)
             local_cluster.stop_with_savepoint(cluster, job, drain=True)
