@@ -9,7 +9,9 @@ JAVA_SRC   := $(shell find deploy/connector/src/main -type f 2>/dev/null)
 NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup venv jar npm run test test-all test-faults lint bench bench-feature-store standins-start standins-stop clean package train promote
+.PHONY: setup venv jar npm run test test-all test-faults lint bench bench-feature-store standins-start \
+        standins-stop clean package train promote \
+        cluster-start cluster-submit cluster-savepoint cluster-resume cluster-stop cluster-status
 
 setup: venv jar npm
 
@@ -83,3 +85,28 @@ train: venv
 # `make promote VERSION=<v>`; roll back with `make promote VERSION=<older v> ARGS="--from champion"`.
 promote: venv
 	$(PY) -m flink_jobs.training promote --lake $(LAKE) --version $(VERSION) $(ARGS)
+
+# A local Flink standalone cluster (JobManager + two TaskManagers, REST http://127.0.0.1:8181),
+# files under .local/flink/. The job reads $$YIELD_PROPERTIES (default: the local properties).
+PARALLELISM ?= 2
+CLUSTER := $(PY) -m deploy.local_cluster
+
+cluster-start: setup
+	$(CLUSTER) start
+
+cluster-submit: setup
+	$(CLUSTER) submit --parallelism $(PARALLELISM)
+
+# Stop with a savepoint, not draining: open windows stay open and resume with the job.
+cluster-savepoint: venv
+	$(CLUSTER) savepoint
+
+cluster-resume: setup
+	@test -n "$(SAVEPOINT)" || { echo "usage: make cluster-resume SAVEPOINT=<path printed by cluster-savepoint> PARALLELISM=N"; exit 2; }
+	$(CLUSTER) resume --savepoint $(SAVEPOINT) --parallelism $(PARALLELISM)
+
+cluster-stop: venv
+	$(CLUSTER) stop
+
+cluster-status: venv
+	$(CLUSTER) status

@@ -47,6 +47,10 @@ def create_table_env(config: AppConfig, on_msf: bool, checkpoint_dir: str | None
         # Python functions see one row per segment and window, not per event: flush their
         # bundles quickly (default 1 s) so that a closed window's floors are not held back.
         "python.fn-execution.bundle.time": "100",
+        # The file sinks' committers run at parallelism 1 (max parallelism 1): at job parallelism 1
+        # they would chain to the writers, which changes the operators' ids, and a savepoint
+        # taken at another parallelism could not be restored at 1 (or the other way round).
+        "pipeline.operator-chaining.chain-operators-with-different-max-parallelism": "false",
     }
     if not on_msf:
         # On MSF parallelism and checkpoints are application settings.
@@ -81,8 +85,9 @@ def main() -> None:
     statements = build_statement_set(t_env, config, kinesis_source_options(config))
     log.info("submitting predictive-yield job (stream %s)", config.stream.stream_arn)
     result = statements.execute()
-    if not on_msf:
-        # Locally the script is the client: wait, so the mini cluster lives as long as the job.
+    # `flink run` (a standalone cluster: execution.target = remote) owns the job; run as a plain
+    # script, this process hosts the mini cluster: wait, so the cluster lives as long as the job.
+    if not on_msf and t_env.get_config().get("execution.target", "local") != "remote":
         result.wait()
 
 

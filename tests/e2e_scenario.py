@@ -73,11 +73,11 @@ def known_events(t0: datetime) -> list[dict]:
     return [e for _, e in sorted(enumerate(events), key=send_order)]
 
 
-def expected_features(events: list[dict]) -> pd.DataFrame:
-    """The oracle: the aggregates recomputed with pandas from the events."""
+def expected_features(events: list[dict], window: timedelta = WINDOW) -> pd.DataFrame:
+    """The oracle: the aggregates recomputed with pandas from the events (each counted once)."""
     df = pd.DataFrame(events)
     df["event_time"] = pd.to_datetime(df["event_time"]).dt.tz_localize(None)
-    df["window_start"] = df["event_time"].dt.floor("10s")
+    df["window_start"] = df["event_time"].dt.floor(pd.Timedelta(window))
     df["country_tier"] = df["country"].map(rules.country_tier)
     frames = []
     for level, fields in rules.SEGMENT_KEY_FIELDS.items():
@@ -170,10 +170,17 @@ def assert_outputs_match_oracle(config: AppConfig, scenario: Scenario) -> None:
     assert sorted(errors.get("reason", [])) == sorted(reason for _, reason in scenario.bad)
     assert set(errors.get("payload", [])) == {p.decode() for p, _ in scenario.bad}
 
+    assert_features_and_floors_match(config, scenario.events)
+
+
+def assert_features_and_floors_match(config: AppConfig, events: list[dict]) -> None:
+    """Features and floors equal the oracle over `events` (the distinct, on-time events):
+    every window once, exact counts, sums and means; the last filled window's floor per segment."""
+    window = timedelta(milliseconds=config.job.window_ms)
     features = lake.read(config.lake.path, "features")
     features["window_start"] = pd.to_datetime(features["window_start"])
     got = features.set_index(["level", "segment_key", "window_start"]).sort_index()
-    want = expected_features(scenario.events).set_index(["level", "segment_key", "window_start"]).sort_index()
+    want = expected_features(events, window).set_index(["level", "segment_key", "window_start"]).sort_index()
     assert list(got.index) == list(want.index), "a window is missing or repeated"
     assert (got["auctions"] == want["auctions"]).all(), got[["auctions"]].join(want[["auctions"]], rsuffix="_want")
     assert (got["fills"] == want["fills"]).all()
@@ -195,7 +202,7 @@ def assert_outputs_match_oracle(config: AppConfig, scenario: Scenario) -> None:
         assert float(item["predicted_cpm_eur"]["N"]) == pytest.approx(row["mean_cpm_eur"], rel=1e-12)
         assert int(item["data_points"]["N"]) == row["auctions"]
         assert item["model_version"]["S"] == PROVISIONAL_MODEL_VERSION
-        window_end = row["window_start"] + WINDOW
+        window_end = row["window_start"] + window
         assert item["window_end"]["S"] == iso(window_end)
         assert int(item["expires_at"]["N"]) == int(window_end.replace(tzinfo=UTC).timestamp()) + ttl_s
 
