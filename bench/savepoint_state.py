@@ -158,19 +158,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="rocksdb,hashmap")
     args = parser.parse_args(argv)
 
-    with standins.running_standins(stop_on_exit=True), tempfile.TemporaryDirectory(prefix="savepoint-bench-") as tmp:
-        work = Path(tmp)
+    with standins.running_standins(stop_on_exit=True):
         for backend in args.backends.split(","):
-            cluster = Cluster(home=work / f"flink-{backend}", rest_port=8186, jobmanager_rpc_port=5176,
-                              taskmanager_rpc_ports="5177-5178", blob_port=5179, state_backend=backend)
-            local_cluster.start(cluster, say=_quiet)
-            try:
-                distinct = one_run(cluster, work, "distinct", args.events, args.events, restore=True)
-                baseline = one_run(cluster, work, "baseline", args.events, args.baseline_ids, restore=False)
-            finally:
-                local_cluster.stop(cluster, say=_quiet)
-            report(backend, distinct, baseline)
+            measure(backend, args.events, args.baseline_ids)
     return 0
+
+
+def measure(backend: str, events: int, baseline_ids: int) -> dict[str, str]:
+    """Both runs on a cluster of their own with `backend`; the report's figures (stand-ins must run)."""
+    with tempfile.TemporaryDirectory(prefix="savepoint-bench-") as tmp:
+        work = Path(tmp)
+        cluster = Cluster(home=work / f"flink-{backend}", rest_port=8186, jobmanager_rpc_port=5176,
+                          taskmanager_rpc_ports="5177-5178", blob_port=5179, state_backend=backend)
+        local_cluster.start(cluster, say=_quiet)
+        try:
+            distinct = one_run(cluster, work, "distinct", events, events, restore=True)
+            baseline = one_run(cluster, work, "baseline", events, baseline_ids, restore=False)
+        finally:
+            local_cluster.stop(cluster, say=_quiet)
+    return report(backend, distinct, baseline)
+
+
+def figures(quick: bool = False) -> dict[str, str]:
+    """The state figures `make bench` reports: RocksDB, the backend MSF runs."""
+    return measure("rocksdb", 10_000 if quick else 40_000, 500)
 
 
 DEDUP = "Deduplicate"  # the job vertex whose keyed state is the dedup state (one entry per impression)
@@ -180,7 +191,8 @@ def _vertex(state: dict[str, int], prefix: str) -> int:
     return sum(size for name, size in state.items() if name.startswith(prefix))
 
 
-def report(backend: str, distinct: Run, baseline: Run) -> None:
+def report(backend: str, distinct: Run, baseline: Run) -> dict[str, str]:
+    """Print the figures of one backend; return the headline ones."""
     extra_ids = distinct.distinct_ids - baseline.distinct_ids
     print(f"\n== state backend {backend}, parallelism {PARALLELISM}, {distinct.events:,} events ==")
     print(f"fresh submit until every task runs: {distinct.submit_s:.1f} s")
@@ -196,11 +208,21 @@ def report(backend: str, distinct: Run, baseline: Run) -> None:
     window_state = _vertex(distinct.savepoint_state, "GlobalWindowAggregate")
     print(f"window state: {window_state / 1e3:.1f} kB for {distinct.open_segments} open (level, segment) windows "
           f"= {window_state / max(distinct.open_segments, 1):.0f} bytes per segment")
+    headline = {
+        "state backend, parallelism": f"{backend}, {PARALLELISM}",
+        "take a savepoint (stop, no drain)": f"{distinct.savepoint_s:.1f} s",
+        "restore until every task runs": f"{distinct.restore_s:.1f} s ({distinct.restore_s / distinct.submit_s:.2f} x "
+                                         "a fresh submit)",
+        f"savepoint size, {distinct.distinct_ids:,} distinct impressions": f"{distinct.savepoint_bytes / 1e6:.2f} MB",
+        "window state per open (level, segment) window": f"{window_state / max(distinct.open_segments, 1):.0f} bytes",
+    }
     kinds = (("savepoint (canonical)", "savepoint_state"), ("checkpoint (backend format)", "checkpoint_state"))
     for kind, attr in kinds:
         per_id = (_vertex(getattr(distinct, attr), DEDUP) - _vertex(getattr(baseline, attr), DEDUP)) / extra_ids
         print(f"dedup state per distinct impression, {kind}: {per_id:.1f} bytes "
               f"= {per_id:.0f} MB per million distinct impressions")
+        headline[f"dedup per million distinct impressions, {kind}"] = f"{per_id:.0f} MB"
+    return headline
 
 
 if __name__ == "__main__":
