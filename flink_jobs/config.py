@@ -177,12 +177,46 @@ class JobSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    """Drift detection and its CloudWatch metrics (group `Monitoring`)."""
+
+    drift_features: tuple[str, ...]  # each has a bin grid in schemas/drift_features.json
+    namespace: str
+    region: str
+    endpoint: str | None
+    credentials: dict[str, str]
+    max_attempts: int  # PutMetricData attempts (botocore retries) before the window's metrics are logged as lost
+
+
+@dataclass(frozen=True)
 class AppConfig:
     stream: StreamConfig
     lake: LakeConfig
     floors: FloorsTableConfig
     job: JobSettings
     jarfile: str
+    monitoring: MonitoringConfig | None = None
+
+
+def load_monitoring(groups: dict[str, dict[str, str]]) -> MonitoringConfig:
+    from udfs.drift import DRIFT_FEATURES, load_grid  # the grid file is the list of what can be watched
+
+    monitoring = _Group(groups, "Monitoring")
+    features = tuple(f.strip() for f in monitoring.text("drift.features", ",".join(DRIFT_FEATURES)).split(","))
+    try:
+        load_grid(features)
+    except ValueError as err:
+        raise ConfigError(f"property {monitoring.where('drift.features')}: {err}") from err
+    if len(set(features)) != len(features) or "" in features:
+        raise ConfigError(f"property {monitoring.where('drift.features')}: empty or repeated feature name")
+    return MonitoringConfig(
+        drift_features=features,
+        namespace=monitoring.text("cloudwatch.namespace", "SSMAS/YieldPredictor/Drift"),
+        region=monitoring.text("aws.region"),
+        endpoint=monitoring.optional("aws.endpoint"),
+        credentials=monitoring.credentials(),
+        max_attempts=monitoring.integer("cloudwatch.max.attempts", 5),
+    )
 
 
 def _lake_uri(path: str, base: Path) -> str:
@@ -255,4 +289,5 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> AppConfig:
         ),
         job=settings,
         jarfile=run.text("jarfile"),
+        monitoring=load_monitoring(groups),
     )

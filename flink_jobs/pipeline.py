@@ -27,6 +27,11 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "schemas" / "sql"
 # The model issue replaces this with the XGBoost version; every floor names its maker.
 PROVISIONAL_MODEL_VERSION = "provisional-mean-cpm"
 
+# COUNT_IF(condition, 'name'): the condition, counted as the job metric `name` when TRUE.
+COUNT_IF_FUNCTION_DDL = (
+    "CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS COUNT_IF "
+    "AS 'com.ssmas.yield.connectors.monitoring.CountIf' LANGUAGE JAVA"
+)
 REJECT_REASON_FUNCTION_DDL = (
     "CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS AUCTION_REJECT_REASON "
     "AS 'com.ssmas.yield.connectors.validation.AuctionRejectReason' LANGUAGE JAVA"
@@ -156,7 +161,9 @@ FROM checked_events WHERE reject_reason IS NULL""")
     # Late = behind the watermark when read. Decided here, once, so that an event is either
     # counted by its window or kept in raw_late/, never both and never neither.
     late = "watermark_at_arrival IS NOT NULL AND event_time <= watermark_at_arrival"
-    t_env.execute_sql(f"CREATE TEMPORARY VIEW late_events AS SELECT * FROM accepted_events WHERE {late}")
+    t_env.execute_sql(COUNT_IF_FUNCTION_DDL)
+    t_env.execute_sql(
+        f"CREATE TEMPORARY VIEW late_events AS SELECT * FROM accepted_events WHERE COUNT_IF({late}, 'recordsLate')")
 
     # Producers retry, so the stream repeats impressions: keep the first seen.
     # Proctime order keeps the result append-only; state is bounded by table.exec.state.ttl.
@@ -250,4 +257,7 @@ INSERT INTO floors_parquet
 SELECT level, segment_key, floor_eur, predicted_cpm_eur, model_version, window_start, window_end,
     data_points, expires_at, {_partition_columns("window_start")}
 FROM floors""")
+    from flink_jobs.drift_graph import add_drift  # it builds on this module's helpers
+
+    add_drift(t_env, config, statements)
     return statements

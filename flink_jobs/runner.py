@@ -86,10 +86,17 @@ class RunningJob:
                 raise
 
 
-def start_job(config: AppConfig, source_options: dict[str, str], work_dir: Path) -> RunningJob:
-    """Submit the full graph, reading from `source_options` (Kinesis or a file)."""
+def start_job(
+    config: AppConfig, source_options: dict[str, str], work_dir: Path, flink_settings: dict[str, str] | None = None
+) -> RunningJob:
+    """Submit the full graph, reading from `source_options` (Kinesis or a file).
+
+    `flink_settings` adds Flink options for this run (e.g. `rest.port`, to read its metrics).
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     t_env = create_table_env(config, on_msf=False, checkpoint_dir=(work_dir / "checkpoints").as_uri())
+    for key, value in (flink_settings or {}).items():
+        t_env.get_config().set(key, value)
     statements = build_statement_set(t_env, config, source_options)
     result = statements.execute()
     return RunningJob(result=result, savepoint_dir=work_dir / "savepoints")

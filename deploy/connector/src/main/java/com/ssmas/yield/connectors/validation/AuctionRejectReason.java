@@ -1,5 +1,7 @@
 package com.ssmas.yield.connectors.validation;
 
+import com.ssmas.yield.connectors.monitoring.JobMetrics;
+
 import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ScalarFunction;
 
@@ -25,10 +27,12 @@ public class AuctionRejectReason extends ScalarFunction {
     private static final long serialVersionUID = 1L;
 
     private transient RejectReasonValidator validator;
+    private transient JobMetrics metrics; // null when called outside a running job
 
     @Override
     public void open(FunctionContext context) {
         validator = new RejectReasonValidator(EventSchema.fromClasspath());
+        metrics = new JobMetrics(context.getMetricGroup());
     }
 
     public @Nullable String eval(@Nullable String payload) {
@@ -36,6 +40,15 @@ public class AuctionRejectReason extends ScalarFunction {
         if (v == null) { // called without open(), e.g. constant folding at planning time
             v = validator = new RejectReasonValidator(EventSchema.fromClasspath());
         }
-        return v.rejectReason(payload);
+        String reason = v.rejectReason(payload);
+        if (metrics != null) {
+            metrics.count("recordsRead");
+            if (reason == null) {
+                metrics.count("recordsAccepted");
+            } else {
+                metrics.countRejected(reason);
+            }
+        }
+        return reason;
     }
 }
