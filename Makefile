@@ -9,7 +9,7 @@ JAVA_SRC   := $(shell find deploy/connector/src/main -type f 2>/dev/null)
 NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup venv jar npm run test test-all lint bench standins-start standins-stop clean package
+.PHONY: setup venv jar npm run test test-all lint bench standins-start standins-stop clean package monitoring
 
 setup: venv jar npm
 
@@ -63,3 +63,8 @@ clean:
 # The MSF application zip (job sources + schemas + lib/<connector jar>): deploy/target/predictive-yield-msf.zip.
 package: jar venv
 	$(PY) deploy/package_msf.py
+
+# The alarms and dashboard of deploy/cloudformation/yield-app.yaml, loaded into CloudWatch
+# (locally the moto stand-in; start it first with `make standins-start`).
+monitoring: venv
+	$(PY) deploy/monitoring.py $(ARGS)

@@ -14,8 +14,9 @@ import java.util.Map;
  * <ul>
  *   <li>{@code recordsRead}, {@code recordsAccepted}: every record the validation sees, and those
  *       without a reject reason;
- *   <li>{@code recordsRejected} with dimension {@code RejectReason} (e.g. {@code NOT_JSON},
- *       {@code MISSING_FIELD:country}; bounded by the schema's fields and checks);
+ *   <li>{@code recordsRejected}: in total (what the rejected-rate alarm reads), and again with the
+ *       dimension {@code RejectReason} (e.g. {@code NOT_JSON}, {@code MISSING_FIELD:country};
+ *       bounded by the schema's fields and checks);
  *   <li>{@code recordsLate}: accepted records already behind the watermark (raw_late/).
  * </ul>
  */
@@ -37,6 +38,7 @@ public final class JobMetrics {
     }
 
     public void countRejected(String reason) {
+        count("recordsRejected");
         rejected.computeIfAbsent(reason, r -> group.addGroup(REASON_DIMENSION, r).counter("recordsRejected")).inc();
     }
 }
