@@ -88,3 +88,13 @@ def test_lake_baseline_cli_reads_raw_and_writes_where_the_job_looks(tmp_path: Pa
     assert written.features["bid_count"].size == len(raw)
     assert baseline_cli.main(["--lake", (tmp_path / "empty").as_uri()]) == 2
     assert "no raw events" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("cpm_eur,no_such_feature", "no bin grid"), ("cpm_eur,cpm_eur", "repeated"), ("cpm_eur,", "no bin grid")])
+def test_a_bad_feature_list_stops_the_job_naming_the_property(tmp_path: Path, value: str, message: str):
+    from flink_jobs.config import ConfigError, load_config, write_properties
+
+    path = write_properties(tmp_path / "p.json", {"Monitoring": {"drift.features": value}})
+    with pytest.raises(ConfigError, match=f"Monitoring.drift.features.*{message}"):
+        load_config(path)
