@@ -6,6 +6,7 @@
                                        +--> deduped -> segment_windows (fine + coarse)
                                               +--> segment_features (Parquet)
                                               +--> floors -> floors_dynamodb + floors_parquet
+                                              +--> drift_windows -> drift_records + CloudWatch (drift_graph.py)
 
 Per-event work (parse, validate, derive, dedup, window) is SQL in the JVM;
 Python runs once per segment and window (the floor rule).
