@@ -37,9 +37,14 @@ def run(path: Path, events: int, parallelism: int, histograms: bool) -> float:
         t_env.execute_sql(f"""CREATE TEMPORARY VIEW drift_windows AS SELECT window_start, {sums}
 FROM TABLE(TUMBLE(TABLE deduped_events, DESCRIPTOR(event_time), {pipeline.interval_sql(3_600_000)}))
 GROUP BY window_start, window_end""")
-    t_env.execute_sql("CREATE TEMPORARY TABLE sink WITH ('connector' = 'blackhole') LIKE drift_windows")
+    # Every aggregate is read, so the planner cannot prune any of them.
+    if histograms:
+        used = " + ".join(f"CAST(CARDINALITY(cells_{f}) AS DOUBLE)" for f in grid)
+    else:
+        used = " + ".join(f"COALESCE(s_{f}, 0)" for f in grid)
+    t_env.execute_sql("CREATE TEMPORARY TABLE sink (v DOUBLE) WITH ('connector' = 'blackhole')")
     started = time.perf_counter()
-    t_env.execute_sql("INSERT INTO sink SELECT * FROM drift_windows").wait()
+    t_env.execute_sql(f"INSERT INTO sink SELECT {used} FROM drift_windows").wait()
     return events / (time.perf_counter() - started)
 
 
