@@ -2,6 +2,7 @@ package com.ssmas.yield.connectors.monitoring;
 
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
+import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.functions.AggregateFunction;
 
 import javax.annotation.Nullable;
@@ -24,7 +25,12 @@ import java.util.Arrays;
  * SELECT window_start, DRIFT_HISTOGRAM(cpm_eur, '0.01,0.0101,...') FROM TABLE(TUMBLE(...)) GROUP BY ...
  * </pre>
  */
-@FunctionHint(output = @DataTypeHint(value = "ARRAY<BIGINT NOT NULL>", bridgedTo = long[].class))
+// The accumulator is a RAW value: the planner keeps the Java object as it is between records
+// instead of converting thousands of cells to and from its internal row format on every call
+// (measured: that conversion made the aggregate ~9x slower than a SUM).
+@FunctionHint(
+        accumulator = @DataTypeHint(value = "RAW", bridgedTo = DriftHistogram.Cells.class),
+        output = @DataTypeHint(value = "ARRAY<BIGINT NOT NULL>", bridgedTo = long[].class))
 public class DriftHistogram extends AggregateFunction<long[], DriftHistogram.Cells> {
 
     private static final long serialVersionUID = 1L;
@@ -34,8 +40,10 @@ public class DriftHistogram extends AggregateFunction<long[], DriftHistogram.Cel
         public long[] cells = new long[0];
     }
 
-    // The edges literal is a constant of the call: parsed once per function instance.
-    private transient String parsedText;
+    // The edges literal is a constant of the call: parsed once per function instance. It is taken
+    // as Flink's internal StringData (the planner passes the same constant object every time), so
+    // a call neither decodes nor compares the long literal: an identity check is enough.
+    private transient StringData parsedText;
     private transient double[] edges;
 
     @Override
@@ -43,7 +51,8 @@ public class DriftHistogram extends AggregateFunction<long[], DriftHistogram.Cel
         return new Cells();
     }
 
-    public void accumulate(Cells acc, @Nullable Double value, String edgesText) {
+    public void accumulate(
+            Cells acc, @Nullable Double value, @DataTypeHint(value = "STRING", bridgedTo = StringData.class) StringData edgesText) {
         double[] grid = edges(edgesText);
         if (acc.cells.length != 2 * grid.length + 1) {
             acc.cells = Arrays.copyOf(acc.cells, 2 * grid.length + 1);
@@ -80,9 +89,9 @@ public class DriftHistogram extends AggregateFunction<long[], DriftHistogram.Cel
         return 2 * firstAbove;
     }
 
-    private double[] edges(String text) {
+    private double[] edges(StringData text) {
         if (text != parsedText && !text.equals(parsedText)) {
-            edges = parseEdges(text);
+            edges = parseEdges(text.toString());
             parsedText = text;
         }
         return edges;
