@@ -29,7 +29,7 @@ def run(path: Path, events: int, parallelism: int, histograms: bool) -> float:
     # Named like the job's view, so the job's own drift SQL runs unchanged over it (no dedup here).
     t_env.execute_sql(f"CREATE TEMPORARY VIEW deduped_events AS SELECT event_time, {typed} FROM auction_stream")
     grid = drift.load_grid(config.monitoring.drift_features)
-    t_env.execute_sql(drift_graph.HISTOGRAM_FUNCTION_DDL)
+    drift_graph.register_histograms(t_env, grid)
     if histograms:
         t_env.execute_sql(drift_graph.drift_windows_sql(grid, 3_600_000))
     else:
