@@ -135,7 +135,7 @@ def load_grid(features: Iterable[str] = DRIFT_FEATURES, path: Path = GRID_PATH) 
 
 
 def edges_literal(edges: Sequence[float]) -> str:
-    """The edges as the SQL string literal DRIFT_HISTOGRAM parses (Java reads Python's repr exactly)."""
+    """The edges as the text the Java DriftHistogram is built with (Java reads Python's repr exactly)."""
     return ",".join(repr(float(e)) for e in edges)
 
 
