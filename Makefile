@@ -11,7 +11,7 @@ VENV_STAMP := $(VENV)/.installed
 
 .PHONY: setup venv jar npm run test test-all test-faults lint bench bench-feature-store standins-start \
         standins-stop clean package train promote \
-        cluster-start cluster-submit cluster-savepoint cluster-resume cluster-stop cluster-status
+        cluster-start cluster-submit cluster-savepoint cluster-resume cluster-stop cluster-status monitoring
 
 setup: venv jar npm
 
@@ -110,3 +110,8 @@ cluster-stop: venv
 
 cluster-status: venv
 	$(CLUSTER) status
+
+# The alarms and dashboard of deploy/cloudformation/yield-app.yaml, loaded into CloudWatch
+# (locally the moto stand-in; start it first with `make standins-start`).
+monitoring: venv
+	$(PY) deploy/monitoring.py $(ARGS)

@@ -197,6 +197,18 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    """Drift detection and its CloudWatch metrics (group `Monitoring`)."""
+
+    drift_features: tuple[str, ...]  # each has a bin grid in schemas/drift_features.json
+    namespace: str
+    region: str
+    endpoint: str | None
+    credentials: dict[str, str]
+    max_attempts: int  # PutMetricData attempts (botocore retries) before the window's metrics are logged as lost
+
+
+@dataclass(frozen=True)
 class AppConfig:
     stream: StreamConfig
     lake: LakeConfig
@@ -206,6 +218,28 @@ class AppConfig:
     model: ModelConfig = ModelConfig()
     # Always set by load_config; the default only keeps hand-built AppConfigs valid (None = off).
     feature_store: FeatureStoreConfig | None = None
+    monitoring: MonitoringConfig | None = None
+
+
+def load_monitoring(groups: dict[str, dict[str, str]]) -> MonitoringConfig:
+    from udfs.drift import DRIFT_FEATURES, load_grid  # the grid file is the list of what can be watched
+
+    monitoring = _Group(groups, "Monitoring")
+    features = tuple(f.strip() for f in monitoring.text("drift.features", ",".join(DRIFT_FEATURES)).split(","))
+    try:
+        load_grid(features)
+    except ValueError as err:
+        raise ConfigError(f"property {monitoring.where('drift.features')}: {err}") from err
+    if len(set(features)) != len(features) or "" in features:
+        raise ConfigError(f"property {monitoring.where('drift.features')}: empty or repeated feature name")
+    return MonitoringConfig(
+        drift_features=features,
+        namespace=monitoring.text("cloudwatch.namespace", "SSMAS/YieldPredictor/Drift"),
+        region=monitoring.text("aws.region"),
+        endpoint=monitoring.optional("aws.endpoint"),
+        credentials=monitoring.credentials(),
+        max_attempts=monitoring.integer("cloudwatch.max.attempts", 5),
+    )
 
 
 def _lake_uri(path: str, base: Path) -> str:
@@ -312,4 +346,5 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> AppConfig:
         jarfile=run.text("jarfile"),
         model=ModelConfig(manifest_poll_ms=model.duration_ms("manifest.poll.interval", "30 s")),
         feature_store=_feature_store(groups),
+        monitoring=load_monitoring(groups),
     )

@@ -17,6 +17,7 @@ PREFIXES = {
     "raw_late": "raw_late",
     "features": "processed/features",
     "floors": "outputs/predictions/real_time",
+    "drift": "outputs/monitoring/drift",
 }
 
 

@@ -7,6 +7,7 @@
                                               +--> segment_features (Parquet)
                                               +--> online feature records (Feature Store PutRecord)
                                               +--> floors -> floors_dynamodb + floors_parquet
+                                              +--> drift_windows -> drift_records + CloudWatch (drift_graph.py)
 
 Per-event work (parse, validate, derive, dedup, window) is SQL in the JVM;
 Python runs once per segment and window (scoring: the model and the floor rule).
@@ -37,6 +38,8 @@ JAVA_FUNCTIONS = {
     "AUCTION_PARSE": "com.ssmas.yield.connectors.validation.AuctionEventParser",
     # the event time of a valid event, for the source's watermark
     "AUCTION_EVENT_TIME": "com.ssmas.yield.connectors.validation.AuctionEventTime",
+    # COUNT_IF(condition, 'name'): the condition, counted as the job metric `name` when TRUE
+    "COUNT_IF": "com.ssmas.yield.connectors.monitoring.CountIf",
 }
 
 
@@ -170,7 +173,8 @@ FROM checked_events WHERE reject_reason IS NULL""")
     # Late = behind the watermark when read. Decided here, once, so that an event is either
     # counted by its window or kept in raw_late/, never both and never neither.
     late = "watermark_at_arrival IS NOT NULL AND event_time <= watermark_at_arrival"
-    t_env.execute_sql(f"CREATE TEMPORARY VIEW late_events AS SELECT * FROM accepted_events WHERE {late}")
+    t_env.execute_sql(
+        f"CREATE TEMPORARY VIEW late_events AS SELECT * FROM accepted_events WHERE COUNT_IF({late}, 'recordsLate')")
 
     # Producers retry, so the stream repeats impressions: keep the first seen.
     # Proctime order keeps the result append-only; state is bounded by table.exec.state.ttl.
@@ -277,4 +281,8 @@ FROM floors""")
     from flink_jobs.online_features import add_online_feature_writes
 
     add_online_feature_writes(t_env, config, statements)
+
+    from flink_jobs.drift_graph import add_drift  # it builds on this module's helpers
+
+    add_drift(t_env, config, statements)
     return statements

@@ -1,5 +1,6 @@
 package com.ssmas.yield.connectors.validation;
 
+import com.ssmas.yield.connectors.monitoring.JobMetrics;
 import com.ssmas.yield.connectors.validation.EventSchema.Field;
 
 import org.apache.flink.table.api.DataTypes;
@@ -42,16 +43,24 @@ public class AuctionEventParser extends TableFunction<Row> {
 
     private transient RejectReasonValidator validator;
     private transient int[] columns; // schema index of each typed output column
+    private transient JobMetrics metrics; // the job's records read / accepted / rejected by reason
 
     @Override
     public void open(FunctionContext context) {
         EventSchema schema = EventSchema.fromClasspath();
         validator = new RejectReasonValidator(schema);
         columns = typedFields(schema).stream().mapToInt(f -> f.index).toArray();
+        metrics = new JobMetrics(context.getMetricGroup());
     }
 
     public void eval(@Nullable String payload) {
         String reason = validator.rejectReason(payload);
+        metrics.count("recordsRead");
+        if (reason == null) {
+            metrics.count("recordsAccepted");
+        } else {
+            metrics.countRejected(reason);
+        }
         Row row = new Row(columns.length + 1);
         row.setField(0, reason);
         if (reason == null) {
