@@ -3,16 +3,18 @@ MSF zip's folders) is not on the workers' path, as on MSF's task managers."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.pyflink_client import fresh_client_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = """
 import sys
 sys.path.insert(0, {root!r})  # the client only: the workers inherit neither this nor the cwd
+from tests.pyflink_client import fresh_client_env
 from flink_jobs.config import load_config
 from flink_jobs.main import create_table_env
 from udfs import floors
@@ -27,7 +29,7 @@ with t_env.execute_sql(query).collect() as rows:
 def test_floor_udf_runs_without_the_repository_on_the_worker_path(tmp_path: Path):
     # A fresh client: nothing of this pytest process's own PyFlink session (earlier tests set
     # e.g. PYFLINK_GATEWAY_DISABLED) and no PYTHONPATH.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith(("PYFLINK", "FLINK_"))}
+    env = fresh_client_env()
     result = subprocess.run([sys.executable, "-c", SCRIPT.format(root=str(ROOT))], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=180)
     # 3.00 x 0.95 (data points > 1000) x 1.05 (prime time only) = 2.9925

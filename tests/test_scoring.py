@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from tests.model_helpers import write_challenger, write_corrupt_challenger
+from tests.pyflink_client import fresh_client_env
 from udfs import model_store, rules, scoring
 from udfs.model_features import WINDOW_COLUMNS, model_inputs
 
@@ -160,7 +161,6 @@ with t_env.execute_sql(query).collect() as rows:
 
 def test_scoring_runs_without_the_repository_on_the_worker_path(tmp_path: Path):
     """As on MSF: the workers load the model with only what was shipped by value (and pip packages)."""
-    import os
     import subprocess
     import sys
 
@@ -171,7 +171,7 @@ def test_scoring_runs_without_the_repository_on_the_worker_path(tmp_path: Path):
     row = pd.DataFrame([["coarse", "video|premium|mobile|1", pd.Timestamp("2026-01-05 20:00"),
                          pd.Timestamp("2026-01-05 21:00"), 1500, 700, *[2.5] * 8]], columns=list(WINDOW_COLUMNS))
     expected = model_store.load_model(model_store.current_model(lake)).predict(model_inputs(row))[0]
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith(("PYFLINK", "FLINK_"))}
+    env = fresh_client_env()
     work = tmp_path / "elsewhere"
     work.mkdir()
     result = subprocess.run([sys.executable, "-c", SCRIPT.format(root=str(root), lake=lake)], cwd=work, env=env,
