@@ -16,7 +16,7 @@ fails the task: Flink restarts from the last checkpoint and the replay writes th
 record again (PutRecord is an upsert keyed by the record identifier; an equal event time
 replaces the same values).
 
-Like udfs/floors.py, the function is shipped to the Python workers by value: they need
+Like udfs/scoring.py, the function is shipped to the Python workers by value: they need
 neither this repository nor the job's config, only boto3 and pandas.
 """
 

@@ -22,7 +22,7 @@ Metrics, in the group `kinesisanalytics` (MSF forwards that group to CloudWatch)
 FallbackFloors, ModelLoadFailures (counters) and ModelVersion (gauge: the version's timestamp
 digits, e.g. 20261125170102; 0 = provisional rule; -1 = a version not named by a timestamp).
 
-Shipped to the Python workers by value, like udfs/floors.py: no repository path on MSF workers.
+Shipped to the Python workers by value: no repository path on MSF workers.
 """
 
 from __future__ import annotations
