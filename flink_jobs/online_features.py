@@ -15,21 +15,18 @@ from collections.abc import Iterable
 from pyflink.table import StatementSet, TableEnvironment
 
 from flink_jobs.config import AppConfig, FeatureStoreConfig
-from flink_jobs.pipeline import _iso_day_of_week, _prime_time, render_ddl
+from flink_jobs.pipeline import render_ddl
 from udfs import feature_store
 
 ISO_8601 = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"  # as DATE_FORMAT wants it inside a SQL string
 
-# Features that are not plain segment_windows columns, as SQL over segment_windows.
-# They compute what the segment_features sink computes (tests hold the two equal).
+# Features stored in another form than their segment_windows column: the Feature Store has
+# no timestamp or boolean type (ISO strings and 0/1 integers instead).
 _DERIVED = {
     "window_start": f"DATE_FORMAT(window_start, '{ISO_8601}')",
     "window_end": f"DATE_FORMAT(window_end, '{ISO_8601}')",
-    "fill_rate": "CAST(fills AS DOUBLE) / auctions",
-    "hour_of_day": "CAST(HOUR(window_start) AS INT)",
-    "day_of_week": _iso_day_of_week("window_start"),
-    "is_weekend": f"CASE WHEN {_iso_day_of_week('window_start')} >= 6 THEN 1 ELSE 0 END",
-    "is_prime_time": f"CASE WHEN {_prime_time('HOUR(window_start)')} THEN 1 ELSE 0 END",
+    "is_weekend": "CASE WHEN is_weekend THEN 1 ELSE 0 END",
+    "is_prime_time": "CASE WHEN is_prime_time THEN 1 ELSE 0 END",
 }
 
 

@@ -207,14 +207,25 @@ SELECT {kept} FROM (
     # windowed once, then counted into its fine and its coarse segment.
     fine_key = segment_key_sql(rules.SEGMENT_KEY_FIELDS[rules.FINE])
     coarse_key = segment_key_sql(rules.SEGMENT_KEY_FIELDS[rules.COARSE])
+    # The features derived from the window (fill rate, calendar) are computed here, once, for
+    # every sink that writes them (Parquet history, Feature Store online records).
+    day_of_week = _iso_day_of_week("window_start")
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW segment_windows AS
-SELECT CASE WHEN GROUPING(fine_key) = 0 THEN '{rules.FINE}' ELSE '{rules.COARSE}' END AS level,
-    COALESCE(fine_key, coarse_key) AS segment_key, window_start, window_end,{aggregates}
-FROM TABLE(TUMBLE(
-    (SELECT *, {fine_key} AS fine_key, {coarse_key} AS coarse_key FROM deduped_events),
-    DESCRIPTOR(event_time), {interval_sql(config.job.window_ms)}))
-GROUP BY window_start, window_end, GROUPING SETS ((fine_key), (coarse_key))""")
+SELECT *,
+    CAST(fills AS DOUBLE) / auctions AS fill_rate,
+    CAST(HOUR(window_start) AS INT) AS hour_of_day,
+    {day_of_week} AS day_of_week,
+    {day_of_week} >= 6 AS is_weekend,
+    {_prime_time("HOUR(window_start)")} AS is_prime_time
+FROM (
+  SELECT CASE WHEN GROUPING(fine_key) = 0 THEN '{rules.FINE}' ELSE '{rules.COARSE}' END AS level,
+      COALESCE(fine_key, coarse_key) AS segment_key, window_start, window_end,{aggregates}
+  FROM TABLE(TUMBLE(
+      (SELECT *, {fine_key} AS fine_key, {coarse_key} AS coarse_key FROM deduped_events),
+      DESCRIPTOR(event_time), {interval_sql(config.job.window_ms)}))
+  GROUP BY window_start, window_end, GROUPING SETS ((fine_key), (coarse_key))
+)""")
 
     ttl_s = config.job.window_ms * config.job.floor_ttl_windows // 1000
     scoring.register(t_env, config.lake.path, config.model.manifest_poll_ms, config.lake.s3_endpoint)
@@ -263,10 +274,9 @@ FROM accepted_events""")
     statements.add_insert_sql(f"""
 INSERT INTO segment_features
 SELECT level, segment_key, window_start, window_end, auctions, fills,
-    CAST(fills AS DOUBLE) / auctions, sum_cpm_eur, mean_cpm_eur, mean_bid_count, mean_floor_price_eur,
+    fill_rate, sum_cpm_eur, mean_cpm_eur, mean_bid_count, mean_floor_price_eur,
     mean_top_bid_eur, mean_user_engagement_score, mean_device_performance_score, mean_historical_ctr_avg,
-    premium_share, CAST(HOUR(window_start) AS INT), {_iso_day_of_week("window_start")},
-    {_iso_day_of_week("window_start")} >= 6, {_prime_time("HOUR(window_start)")},
+    premium_share, hour_of_day, day_of_week, is_weekend, is_prime_time,
     {_partition_columns("window_start")}
 FROM segment_windows""")
     statements.add_insert_sql(f"""
