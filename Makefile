@@ -4,8 +4,8 @@
 PYTHON_SYS ?= python3
 VENV       := .venv
 PY         := $(VENV)/bin/python
-JAR        := deploy/target/yield-connectors-1.0.0.jar
-JAVA_SRC   := $(shell find deploy/connector/src/main -type f 2>/dev/null)
+JAR        := connector/target/yield-connectors-1.0.0.jar
+JAVA_SRC   := $(shell find connector/src -type f 2>/dev/null)
 NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
@@ -16,17 +16,19 @@ VENV_STAMP := $(VENV)/.installed
 setup: venv jar npm
 
 venv: $(VENV_STAMP)
-$(VENV_STAMP): requirements.txt
+$(VENV_STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
-# Cached: rebuilt only when the pom or the connector sources change.
+# Cached: rebuilt only when the pom, the connector sources or their tests change.
+# Maven runs the connector's JUnit tests before it packages the jar.
 jar: $(JAR)
-$(JAR): deploy/pom.xml $(JAVA_SRC)
-	@echo "building the connector jar with Maven (first time: a few minutes)"
-	mvn -q -f deploy/pom.xml -DskipTests package
+$(JAR): connector/pom.xml $(JAVA_SRC) schemas/auction_event.schema.json
+	@echo "building the connector jar with Maven, JUnit tests included (first time: a few minutes)"
+	mvn -q -f connector/pom.xml package
 	@touch $@
 
 npm: $(NPM_STAMP)
@@ -36,7 +38,7 @@ $(NPM_STAMP): local_kinesis/package.json local_kinesis/package-lock.json
 
 # The demo: stand-ins, stream/bucket/table, simulated traffic, the real job, a summary.
 run: setup
-	$(PY) -m flink_jobs.local_demo $(ARGS)
+	$(PY) -m local_runs.demo $(ARGS)
 
 # Unit tests plus the end-to-end tests over the real stand-ins and the real job.
 test: setup lint
@@ -48,7 +50,8 @@ test-all: setup lint
 
 # The fault tests alone (duplicates, DynamoDB down, shard split, the KCL oracle): ~8 min.
 test-faults: setup
-	$(PY) -m pytest tests/test_fault_proxy.py tests/test_faults.py tests/test_kcl_oracle.py $(ARGS)
+	$(PY) -m pytest tests/integration/test_fault_proxy.py tests/integration/test_faults.py \
+		tests/integration/test_kcl_oracle.py $(ARGS)
 
 # All benchmarks (throughput, freshness, lookups, state, producers) -> bench/results/BENCHMARKS.md + charts.
 bench: setup
@@ -68,28 +71,28 @@ standins-stop: venv
 	$(PY) -m local_kinesis.standins stop
 
 clean:
-	rm -rf .local deploy/target
+	rm -rf .local deploy/target connector/target
 
 # The MSF application zip (job sources + schemas + lib/<connector jar>): deploy/target/predictive-yield-msf.zip.
 package: jar venv
-	$(PY) deploy/package_msf.py
+	$(PY) -m deploy.package_msf
 
 # A model version from the lake's feature history (models/production/challenger/<version>/),
 # with its held-out metrics. A local lake without history first gets 4 simulated days.
 # `make train ARGS="--promote"` also makes it current when it beats both baselines.
 LAKE ?= file://$(CURDIR)/.local/lake
 train: venv
-	$(PY) -m flink_jobs.training --lake $(LAKE) --backfill-if-empty 4 $(ARGS)
+	$(PY) -m training.train --lake $(LAKE) --backfill-if-empty 4 $(ARGS)
 
 # Make a version current (the running job picks it up within Model.manifest.poll.interval):
 # `make promote VERSION=<v>`; roll back with `make promote VERSION=<older v> ARGS="--from champion"`.
 promote: venv
-	$(PY) -m flink_jobs.training promote --lake $(LAKE) --version $(VERSION) $(ARGS)
+	$(PY) -m training.train promote --lake $(LAKE) --version $(VERSION) $(ARGS)
 
 # A local Flink standalone cluster (JobManager + two TaskManagers, REST http://127.0.0.1:8181),
 # files under .local/flink/. The job reads $$YIELD_PROPERTIES (default: the local properties).
 PARALLELISM ?= 2
-CLUSTER := $(PY) -m deploy.local_cluster
+CLUSTER := $(PY) -m local_runs.cluster
 
 cluster-start: setup
 	$(CLUSTER) start
@@ -114,4 +117,4 @@ cluster-status: venv
 # The alarms and dashboard of deploy/cloudformation/yield-app.yaml, loaded into CloudWatch
 # (locally the moto stand-in; start it first with `make standins-start`).
 monitoring: venv
-	$(PY) deploy/monitoring.py $(ARGS)
+	$(PY) -m deploy.monitoring $(ARGS)

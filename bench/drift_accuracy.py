@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
-from local_kinesis.market import DEFAULT_START, Drift, Market
+from simulator.market import DEFAULT_START, Drift, Market
 from udfs import drift
 
 DRIFTS = (("user_engagement_score", 0.2), ("device_performance_score", 0.5), ("historical_ctr_avg", 0.01),

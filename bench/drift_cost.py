@@ -14,9 +14,11 @@ import time
 from pathlib import Path
 
 from bench.job_throughput import write_events
-from flink_jobs import drift_graph, pipeline, validation
+from flink_jobs import drift_graph, pipeline
 from flink_jobs.config import load_config
 from flink_jobs.main import create_table_env
+from flink_jobs.sql import interval_sql
+from tests.support import validation_sql as validation
 from udfs import drift
 
 
@@ -35,7 +37,7 @@ def run(path: Path, events: int, parallelism: int, histograms: bool) -> float:
     else:
         sums = ", ".join(f"SUM(CAST({f} AS DOUBLE)) AS s_{f}" for f in grid)
         t_env.execute_sql(f"""CREATE TEMPORARY VIEW drift_windows AS SELECT window_start, {sums}
-FROM TABLE(TUMBLE(TABLE deduped_events, DESCRIPTOR(event_time), {pipeline.interval_sql(3_600_000)}))
+FROM TABLE(TUMBLE(TABLE deduped_events, DESCRIPTOR(event_time), {interval_sql(3_600_000)}))
 GROUP BY window_start, window_end""")
     # Every aggregate is read, so the planner cannot prune any of them.
     if histograms:

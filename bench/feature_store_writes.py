@@ -32,6 +32,7 @@ from pathlib import Path
 
 from bench.job_throughput import full_job, write_events
 from local_kinesis import REPO_ROOT, resources, standins
+from udfs.aws import aws_client
 from udfs.feature_store import BatchWriter, WriterSettings, load_spec, put_record_request, segment_id
 
 PORT = 5163
@@ -75,7 +76,7 @@ def start_store(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "local_kinesis.feature_store", "--port", str(PORT), "--data-dir", str(work / "data"),
          "--control-plane", standins.MOTO_ENDPOINT, "--throttle-seed", "7"],
-        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -148,7 +149,7 @@ def main() -> None:
 
     with standins.running_standins(["moto"]), tempfile.TemporaryDirectory() as tmp:
         group = f"bench-{uuid.uuid4().hex[:8]}"
-        sagemaker = resources.aws_client("sagemaker", standins.MOTO_ENDPOINT, REGION)
+        sagemaker = aws_client("sagemaker", standins.MOTO_ENDPOINT, REGION)
         resources.create_feature_group(sagemaker, resources.feature_group_params(group, "bench"))
         requests = requests_for(group, args.records, seed=1)
         proc, endpoint = start_store(Path(tmp))

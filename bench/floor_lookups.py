@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from floor_client.reader import FloorReader, segment_keys
 from local_kinesis import resources, standins
-from local_kinesis.events import generate_events
+from serving.floor_reader import FloorReader, segment_keys
+from simulator.events import generate_events
+from udfs.aws import aws_client
 
 REGION = "eu-west-1"
 PAGE_SLOTS = 10
@@ -50,7 +51,7 @@ class LookupResult:
 
 
 def _client():  # noqa: ANN202 - boto3 clients have no importable type
-    return resources.aws_client("dynamodb", standins.MOTO_ENDPOINT, REGION)
+    return aws_client("dynamodb", standins.MOTO_ENDPOINT, REGION)
 
 
 def fill_table(table: str, events: list[dict], seed: int = 1) -> dict[str, int]:

@@ -27,11 +27,12 @@ import pandas as pd
 
 from flink_jobs.config import AppConfig, load_config, write_properties
 from flink_jobs.pipeline import kinesis_source_options
-from flink_jobs.runner import start_job
-from floor_client.reader import segment_keys
 from local_kinesis import resources, standins
-from local_kinesis.events import encode, generate_events
-from local_kinesis.producer import produce
+from local_runs.runner import start_job
+from serving.floor_reader import segment_keys
+from simulator.events import encode, generate_events
+from simulator.producer import produce
+from udfs.aws import aws_client
 
 PROBE_DDL = """
 CREATE TABLE window_emitted (
@@ -60,7 +61,7 @@ def _poll_floors(config: AppConfig, keys: list[str], poll_s: float, stop: thread
     Only the coarse floors are watched (BatchGetItem of their keys, cheap enough to repeat every
     poll); fine floors take the same path through the job and the sink.
     """
-    client = resources.aws_client("dynamodb", config.floors.endpoint, config.floors.region)
+    client = aws_client("dynamodb", config.floors.endpoint, config.floors.region)
     table = config.floors.table_name
     while not stop.is_set():
         for i in range(0, len(keys), 100):
@@ -97,7 +98,7 @@ def run(seconds: float = 60.0, rate: float = 200.0, window_s: int = 2, poll_ms: 
             coarse_keys = sorted({segment_keys(e)["coarse"] for e in events})
             threading.Thread(target=_poll_floors, args=(config, coarse_keys, poll_ms / 1000, stop, seen),
                              daemon=True).start()
-            kinesis = resources.aws_client("kinesis", config.stream.endpoint, config.stream.region)
+            kinesis = aws_client("kinesis", config.stream.endpoint, config.stream.region)
             print(f"producing {count} events at {rate:.0f}/s for {seconds:.0f} s, {window_s} s windows", flush=True)
             produce(kinesis, config.stream.stream_arn, (encode(e) for e in events), rate_per_s=rate)
             time.sleep(window_s + 3)  # the last windows close and their floors land

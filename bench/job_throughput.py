@@ -21,9 +21,10 @@ from pathlib import Path
 from flink_jobs.config import load_config, write_properties
 from flink_jobs.main import create_table_env
 from flink_jobs.pipeline import auction_stream_ddl, file_source_options, register_functions
-from flink_jobs.runner import start_job
 from local_kinesis import resources, standins
-from local_kinesis.events import DEFAULT_START, encode, generate_events
+from local_runs.runner import start_job
+from simulator.events import DEFAULT_START, encode, generate_events
+from udfs.aws import aws_client
 
 RATE = 580.0  # the production average, events/s of event time
 
@@ -76,12 +77,12 @@ def full_job(path: Path, parallelism: int, work: Path, overrides: dict[str, dict
     for group, values in (overrides or {}).items():
         groups[group] = groups.get(group, {}) | values
     config = load_config(write_properties(work / "props.json", groups))
-    ddb = resources.aws_client("dynamodb", config.floors.endpoint, config.floors.region)
+    ddb = aws_client("dynamodb", config.floors.endpoint, config.floors.region)
     params, ttl = resources.floors_table_params(config.floors.table_name)
     resources.create_table(ddb, params, ttl)
     store = config.feature_store
     if store is not None and store.enabled:
-        sagemaker = resources.aws_client("sagemaker", store.control_endpoint, store.region)
+        sagemaker = aws_client("sagemaker", store.control_endpoint, store.region)
         resources.create_feature_group(sagemaker, resources.feature_group_params(store.feature_group_name, "bench"))
     started = time.perf_counter()
     job = start_job(config, file_source_options(path.as_uri()), work / "job")

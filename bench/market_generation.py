@@ -4,7 +4,7 @@
 
 Measured in the same run: the market (generation + Arrow JSON encoding, hour by hour with the
 traffic shape), and a baseline: the same events encoded one by one with
-``local_kinesis.events.encode`` (json.dumps per event, the producer's per-record path), with
+``simulator.events.encode`` (json.dumps per event, the producer's per-record path), with
 the dict building excluded from the baseline. Prints events/s of both and their ratio.
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-from local_kinesis.events import encode
-from local_kinesis.market import DEFAULT_START, Market, Simulation, write_jsonl
+from simulator.events import encode
+from simulator.market import DEFAULT_START, Market, Simulation, write_jsonl
 
 
 def market_to_file(path: Path, events: int, seed: int) -> tuple[int, float]:

@@ -34,8 +34,9 @@ import numpy as np  # noqa: E402
 
 from bench import floor_lookups, freshness, job_throughput  # noqa: E402
 from local_kinesis import resources, standins  # noqa: E402
-from local_kinesis.events import encode, generate_events  # noqa: E402
-from local_kinesis.producer import produce  # noqa: E402
+from simulator.events import encode, generate_events  # noqa: E402
+from simulator.producer import produce  # noqa: E402
+from udfs.aws import aws_client
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -66,7 +67,7 @@ def producer_rates(count: int) -> dict[str, float]:
     endpoints = {"kinesis-local": standins.KINESIS_LOCAL_ENDPOINT, "kinesalite (via ARN shim)": standins.SHIM_ENDPOINT}
     rates = {}
     for name, endpoint in endpoints.items():
-        client = resources.aws_client("kinesis", endpoint, standins.config_region())
+        client = aws_client("kinesis", endpoint, standins.config_region())
         arn = resources.create_stream(client, f"bench-{uuid.uuid4().hex[:8]}", 4)["stream_arn"]
         stats = produce(client, arn, records)
         rates[name] = stats.records_sent / stats.elapsed_s

@@ -26,14 +26,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-from deploy import local_cluster
-from deploy.local_cluster import Cluster
-from flink_jobs import lake
 from flink_jobs.config import AppConfig, load_config, write_properties
 from local_kinesis import resources, standins
-from local_kinesis.events import encode, generate_events
-from local_kinesis.producer import produce
+from local_runs import cluster as local_cluster
+from local_runs.cluster import Cluster
+from simulator.events import encode, generate_events
+from simulator.producer import produce
+from training import lake
 from udfs import rules
+from udfs.aws import aws_client
 
 PARALLELISM = 2
 EVENT_TIME_SPAN_S = 60  # the events cover six 10 s windows; the last ones are open at the savepoint
@@ -127,7 +128,7 @@ def _quiet(_message: str) -> None:
 
 def one_run(cluster: Cluster, work: Path, label: str, count: int, distinct_ids: int, restore: bool) -> Run:
     config, props = bench_config(work, cluster.state_backend, label)
-    kinesis = resources.aws_client("kinesis", config.stream.endpoint, config.stream.region)
+    kinesis = aws_client("kinesis", config.stream.endpoint, config.stream.region)
     events = traffic(count, distinct_ids)
     sent = produce(kinesis, config.stream.stream_arn, [encode(e) for e in events]).records_sent
 

@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 
 from bench.job_throughput import write_events
-from flink_jobs import pipeline, validation
+from flink_jobs import pipeline
 from flink_jobs.config import load_config
 from flink_jobs.main import create_table_env
+from flink_jobs.sql import with_options
+from tests.support import validation_sql as validation
 
 
 def bench(events: int, parallelism: int, work: Path) -> dict[str, float]:
@@ -36,7 +38,7 @@ def bench(events: int, parallelism: int, work: Path) -> dict[str, float]:
         t_env = create_table_env(load_config(), on_msf=False)  # the job's environment, jar loaded
         t_env.get_config().set("parallelism.default", str(parallelism))
         pipeline.register_functions(t_env)
-        source = pipeline.with_options(pipeline.file_source_options(path.as_uri()))
+        source = with_options(pipeline.file_source_options(path.as_uri()))
         t_env.execute_sql(f"CREATE TABLE events (payload STRING) WITH ({source})")
         t_env.execute_sql("CREATE TABLE sink (r STRING) WITH ('connector' = 'blackhole')")
         started = time.perf_counter()

@@ -1,6 +1,6 @@
 """Resolve a CloudFormation template's intrinsic functions offline, as CloudFormation would.
 
-Used by the deployment tests (tests/test_deploy.py: every request the templates make is checked
+Used by the deployment tests (tests/unit/test_deploy.py: every request the templates make is checked
 against botocore's models) and by deploy/monitoring.py (the template's alarms and dashboard,
 loaded into the CloudWatch stand-in): one reading of the templates for both.
 """

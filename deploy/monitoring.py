@@ -20,12 +20,9 @@ from typing import Any
 import botocore.session
 from cfnlint.decode import decode
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from deploy.cfn_resolve import Resolver, coerce
 
-from cfn_resolve import Resolver, coerce  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CFN_DIR = ROOT / "deploy" / "cloudformation"
 DATA_TEMPLATE = CFN_DIR / "yield-data.yaml"

@@ -3,13 +3,14 @@
 Layout (MSF unpacks the zip and runs the `python` file of the property group
 `kinesis.analytics.flink.run.options`, with `jarfile` on the job's classpath):
 
-    flink_jobs/*.py          the job; flink_jobs/main.py is the entry point
-    udfs/*.py                the business rules the job imports
-    schemas/...              read at runtime (SQL DDL, the event schema)
+    main.py                  the entry point: flink_jobs/main.py, copied to the root
+    flink_jobs/*.py          the job
+    udfs/*.py                the Python functions and business rules the job calls
+    schemas/...              the definitions it reads at runtime (SQL DDL, event schema, features)
     lib/yield-connectors-1.0.0.jar
 
-flink_jobs/, udfs/ and schemas/ sit side by side at the root because main.py puts
-its parent folder on sys.path and the job finds schemas/ relative to its package.
+MSF runs `python main.py` from the root, so the root is on the path and flink_jobs/, udfs/
+and schemas/ import as packages, as they do from the repository (installed in the venv).
 
     python deploy/package_msf.py [--jar PATH] [--out PATH]
 """
@@ -31,8 +32,10 @@ RUN_OPTIONS = "kinesis.analytics.flink.run.options"
 PACKAGES: dict[str, tuple[str, ...]] = {
     "flink_jobs": (".py",),
     "udfs": (".py",),
-    "schemas": (".json", ".sql"),
+    "schemas": (".py", ".json", ".sql"),
 }
+# The entry point MSF runs, at the zip root (the aws-samples layout), and where it comes from.
+ENTRY_POINT = ("flink_jobs/main.py", "main.py")
 # The local property file holds loopback endpoints and test keys: on MSF the job must read
 # /etc/flink/application_properties.json, and if that were ever missing it should fail at start
 # rather than fall back to a file that points at 127.0.0.1.
@@ -62,7 +65,9 @@ def source_files(root: Path = ROOT) -> list[tuple[Path, str]]:
                 continue
             if name not in EXCLUDED:
                 files.append((path, name))
-    return files
+            if name == ENTRY_POINT[0]:
+                files.append((path, ENTRY_POINT[1]))
+    return sorted(files, key=lambda file: file[1])
 
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
@@ -75,7 +80,7 @@ def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
 def build(out: Path = DEFAULT_OUT, jar: Path | None = None, root: Path = ROOT) -> Path:
     options = run_options(root / "flink_jobs" / "application_properties.json")
     jar_name = options["jarfile"]  # e.g. lib/yield-connectors-1.0.0.jar
-    jar = jar or root / "deploy" / "target" / Path(jar_name).name
+    jar = jar or root / "connector" / "target" / Path(jar_name).name
     if not jar.is_file():
         raise SystemExit(f"connector jar {jar} not found: build it with `make jar`")
     files = source_files(root)
@@ -101,7 +106,7 @@ def build(out: Path = DEFAULT_OUT, jar: Path | None = None, root: Path = ROOT) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jar", type=Path, default=None, help="connector jar (default: deploy/target/<jarfile>)")
+    parser.add_argument("--jar", type=Path, default=None, help="connector jar (default: connector/target/<jarfile>)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"zip to write (default: {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     out = build(args.out, args.jar)

@@ -34,12 +34,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from flink_jobs.config import LOCAL_PROPERTIES, load_config  # noqa: E402
-from local_kinesis.resources import aws_client  # noqa: E402
+from flink_jobs.config import LOCAL_PROPERTIES, load_config
+from udfs.aws import aws_client
 
 MAX_PARALLELISM_PER_KPU = 8
 DEFAULT_KPU_LIMIT = 64

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pyflink.table import StatementSet, TableEnvironment
 
 from flink_jobs.config import AppConfig, ConfigError
-from flink_jobs.pipeline import _partition_columns, interval_sql, render_ddl
+from flink_jobs.sql import interval_sql, partition_columns, render_ddl
 from udfs import drift, drift_monitor
 
 HISTOGRAM_CLASS = "com.ssmas.yield.connectors.monitoring.DriftHistogram"
@@ -72,5 +72,5 @@ def add_drift(t_env: TableEnvironment, config: AppConfig, statements: StatementS
     cells = ", ".join(f"cells_{feature}" for feature in grid)
     statements.add_insert_sql(f"""
 INSERT INTO drift_records
-SELECT window_start, window_end, {columns}, {_partition_columns("window_start")}
+SELECT window_start, window_end, {columns}, {partition_columns("window_start")}
 FROM drift_windows, LATERAL TABLE(drift_verdict(window_start, window_end, {cells})) AS d({columns})""")

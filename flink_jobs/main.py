@@ -1,7 +1,9 @@
-"""Entry point of the predictive-yield job, as MSF runs it (`python main.py`).
+"""Entry point of the predictive-yield job.
 
-Locally the same file runs in a PyFlink mini cluster: `python -m flink_jobs.main`
-(or `make run`, which also starts the stand-ins and produces traffic).
+On MSF the zip carries this file a second time as `main.py` at its root (the `python` run
+option), beside flink_jobs/, udfs/ and schemas/: run from there, the root is the script's folder
+and so on the path. Locally the repository is installed in the venv: `python -m flink_jobs.main`
+runs the job in a PyFlink mini cluster (`make run` also starts the stand-ins and produces traffic).
 """
 
 from __future__ import annotations
@@ -10,22 +12,20 @@ import logging
 import sys
 from pathlib import Path
 
-# On MSF the zip root holds flink_jobs/ and udfs/; locally the repo root does.
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+from flink_jobs.config import MSF_PROPERTIES, AppConfig, ConfigError, load_config, properties_path
+from flink_jobs.pipeline import build_statement_set, kinesis_source_options
+
+# The folder that holds flink_jobs/: the repository locally, the unpacked zip on MSF.
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from pyflink.table import EnvironmentSettings, TableEnvironment  # noqa: E402
-
-from flink_jobs.config import MSF_PROPERTIES, AppConfig, ConfigError, load_config, properties_path  # noqa: E402
-from flink_jobs.pipeline import build_statement_set, kinesis_source_options  # noqa: E402
 
 log = logging.getLogger("yield.main")
 
 
 def local_jar(config: AppConfig) -> Path:
-    """The connector jar built by `make jar` (deploy/target); on MSF the runtime adds lib/<jar> itself."""
-    return ROOT / "deploy" / "target" / Path(config.jarfile).name
+    """The connector jar built by `make jar` (connector/target); on MSF the runtime adds lib/<jar> itself."""
+    return ROOT / "connector" / "target" / Path(config.jarfile).name
 
 
 def create_table_env(config: AppConfig, on_msf: bool, checkpoint_dir: str | None = None) -> TableEnvironment:

@@ -10,15 +10,12 @@ is false (a deployment without a feature group).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from pyflink.table import StatementSet, TableEnvironment
 
 from flink_jobs.config import AppConfig, FeatureStoreConfig
-from flink_jobs.pipeline import render_ddl
+from flink_jobs.sql import ISO_8601, render_ddl
 from udfs import feature_store
-
-ISO_8601 = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"  # as DATE_FORMAT wants it inside a SQL string
+from udfs.aws import basic_credentials
 
 # Features stored in another form than their segment_windows column: the Feature Store has
 # no timestamp or boolean type (ISO strings and 0/1 integers instead).
@@ -41,12 +38,12 @@ def feature_columns_sql(spec: feature_store.FeatureGroupSpec) -> list[str]:
 
 
 def writer_settings(store: FeatureStoreConfig) -> feature_store.WriterSettings:
-    basic = store.credentials.get("aws.credentials.provider", "AUTO").upper() == "BASIC"
+    keys = basic_credentials(store.credentials)
     return feature_store.WriterSettings(
         region=store.region,
         endpoint=store.endpoint,
-        access_key=store.credentials["aws.credentials.basic.accesskeyid"] if basic else None,
-        secret_key=store.credentials["aws.credentials.basic.secretkey"] if basic else None,
+        access_key=keys[0] if keys else None,
+        secret_key=keys[1] if keys else None,
         max_in_flight=store.max_in_flight,
         retry_deadline_s=store.retry_deadline_ms / 1000,
     )
@@ -67,20 +64,3 @@ def add_online_feature_writes(t_env: TableEnvironment, config: AppConfig, statem
 INSERT INTO feature_store_writes
 SELECT `{spec.record_identifier}`, `{spec.event_time}`, write_online_features({arguments})
 FROM online_feature_values""")
-
-
-def read_online_records(store: FeatureStoreConfig, segment_ids: Iterable[str]) -> dict[str, dict[str, str]]:
-    """The online records of these segments, {segment_id: {feature: value}} (absent ones left out)."""
-    from local_kinesis.resources import aws_client
-
-    ids = sorted(set(segment_ids))
-    client = aws_client("sagemaker-featurestore-runtime", store.endpoint, store.region)
-    found: dict[str, dict[str, str]] = {}
-    for i in range(0, len(ids), 100):  # BatchGetRecord takes up to 100 identifiers per call
-        answer = client.batch_get_record(Identifiers=[
-            {"FeatureGroupName": store.feature_group_name, "RecordIdentifiersValueAsString": ids[i:i + 100]}])
-        if answer["Errors"] or answer["UnprocessedIdentifiers"]:
-            raise RuntimeError(f"BatchGetRecord on {store.feature_group_name}: {answer['Errors'] or 'unprocessed'}")
-        found |= {r["RecordIdentifierValueAsString"]: {fv["FeatureName"]: fv["ValueAsString"] for fv in r["Record"]}
-                  for r in answer["Records"]}
-    return found

@@ -15,22 +15,30 @@ Python runs once per segment and window (scoring: the model and the floor rule).
 
 from __future__ import annotations
 
-from pathlib import Path
-from string import Template
-
 from pyflink.table import StatementSet, TableEnvironment
 
-from flink_jobs import validation
 from flink_jobs.config import AppConfig
+from flink_jobs.drift_graph import add_drift
+from flink_jobs.online_features import add_online_feature_writes
+from flink_jobs.sql import (
+    ISO_8601,
+    country_tier_sql,
+    interval_sql,
+    iso_day_of_week_sql,
+    partition_columns,
+    prime_time_sql,
+    render_ddl,
+    segment_key_sql,
+    with_options,
+)
+from schemas.events import typed_column_names
 from udfs import rules, scoring
-
-SQL_DIR = Path(__file__).resolve().parent.parent / "schemas" / "sql"
 
 # Floors made without a model (none promoted, or none loadable) name this version.
 PROVISIONAL_MODEL_VERSION = scoring.PROVISIONAL_MODEL_VERSION
 
 # Per-event parsing and validation: Java functions of the connector jar, driven by the same
-# schemas/auction_event.schema.json as validation.py (the tests hold them equal to its SQL).
+# schemas/auction_event.schema.json (tests/support/validation_sql.py is their SQL specification).
 JAVA_FUNCTIONS = {
     # the reject reason alone (the tests' and benchmarks' handle on the validator)
     "AUCTION_REJECT_REASON": "com.ssmas.yield.connectors.validation.AuctionRejectReason",
@@ -47,28 +55,6 @@ def register_functions(t_env: TableEnvironment) -> None:
     """The Java functions above; needs the connector jar on the environment's pipeline.jars."""
     for name, java_class in JAVA_FUNCTIONS.items():
         t_env.execute_sql(f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {name} AS '{java_class}' LANGUAGE JAVA")
-
-
-def render_ddl(name: str, **values: str) -> str:
-    """Read schemas/sql/<name>.sql and fill its ${placeholders}; a missing value is an error."""
-    return Template((SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")).substitute(values)
-
-
-def interval_sql(ms: int) -> str:
-    """A day-time interval literal for any duration below 100 days.
-
-    `INTERVAL '3600' SECOND` is rejected (leading precision 2) and Flink supports no larger
-    precision in literals, so durations are written as 'd hh:mm:ss.fff' DAY TO SECOND(3).
-    """
-    days, rest = divmod(ms, 86_400_000)
-    hours, rest = divmod(rest, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}' DAY TO SECOND(3)"
-
-
-def with_options(options: dict[str, str]) -> str:
-    return ",\n  ".join(f"'{k}' = '{v}'" for k, v in options.items())
 
 
 def kinesis_source_options(config: AppConfig) -> dict[str, str]:
@@ -92,38 +78,11 @@ def file_source_options(path: str) -> dict[str, str]:
     return {"connector": "filesystem", "path": path, "format": "raw"}
 
 
-def country_tier_sql(column: str = "country") -> str:
-    tier1 = ", ".join(f"'{c}'" for c in sorted(rules.TIER_1))
-    tier2 = ", ".join(f"'{c}'" for c in sorted(rules.TIER_2))
-    return f"CASE WHEN {column} IN ({tier1}) THEN 1 WHEN {column} IN ({tier2}) THEN 2 ELSE 3 END"
-
-
-def segment_key_sql(columns: tuple[str, ...]) -> str:
-    """SQL twin of rules.segment_key: the columns as strings joined by the separator."""
-    return f" || '{rules.KEY_SEPARATOR}' || ".join(f"CAST({c} AS STRING)" for c in columns)
-
-
-def _partition_columns(ts: str) -> str:
-    return (
-        f"DATE_FORMAT({ts}, 'yyyy') AS `year`, DATE_FORMAT({ts}, 'MM') AS `month`, "
-        f"DATE_FORMAT({ts}, 'dd') AS `day`, DATE_FORMAT({ts}, 'HH') AS `hour`"
-    )
-
-
-def _prime_time(hour: str) -> str:
-    return f"{hour} BETWEEN {rules.PRIME_TIME_HOURS.start} AND {rules.PRIME_TIME_HOURS.stop - 1}"
-
-
-def _iso_day_of_week(ts: str) -> str:
-    # DAYOFWEEK is 1 = Sunday .. 7 = Saturday; ISO is 1 = Monday .. 7 = Sunday.
-    return f"MOD(DAYOFWEEK({ts}) + 5, 7) + 1"
-
-
 def auction_stream_ddl(source_options: dict[str, str], lateness_ms: int) -> str:
     """The source table: raw payloads, event time parsed from them, the watermark.
 
     Needs register_functions(): the event time is AUCTION_EVENT_TIME(payload), one streaming
-    parse; it equals validation.event_time_sql() on every valid event and is NULL on a rejected one.
+    parse; it equals the SQL specification's event time on every valid event and is NULL on a rejected one.
     """
     return render_ddl(
         "auction_stream",
@@ -153,12 +112,12 @@ def register_tables(t_env: TableEnvironment, config: AppConfig, source_options: 
 
 def register_views(t_env: TableEnvironment, config: AppConfig) -> None:
     # One parse per record gives the reject reason and the typed fields (AUCTION_PARSE, the Java
-    # twin of validation.py's SQL; tests/test_validation_udf.py holds the two equal over thousands
-    # of mutated records). Parsing with JSON_VALUE per column cost ~25 parses per event.
+    # twin of tests/support/validation_sql.py; tests/integration/test_validation_udf.py holds the
+    # two equal over thousands of mutated records). Parsing with JSON_VALUE per column cost ~25 parses per event.
     # Registered as a planned Table, not as SQL text: every reference to a SQL view is expanded
     # anew, with a new correlation id, so the planner could not see that the branches share the
     # parse (one parse per branch, and every aggregate below it computed once per sink).
-    columns = ", ".join(f"p.{name}" for name in ["reject_reason", *validation.typed_column_names()])
+    columns = ", ".join(f"p.{name}" for name in ["reject_reason", *typed_column_names()])
     t_env.create_temporary_view("checked_events", t_env.sql_query(f"""
 SELECT s.payload, s.proc_time, s.event_time, {columns}
 FROM auction_stream AS s, LATERAL TABLE(AUCTION_PARSE(s.payload)) AS p"""))
@@ -168,7 +127,7 @@ CREATE TEMPORARY VIEW accepted_events AS
 SELECT *,
     {country_tier_sql()} AS country_tier,
     CAST(HOUR(event_time) AS INT) AS hour_of_day,
-    {_iso_day_of_week("event_time")} AS day_of_week,
+    {iso_day_of_week_sql("event_time")} AS day_of_week,
     CURRENT_WATERMARK(event_time) AS watermark_at_arrival
 FROM checked_events WHERE reject_reason IS NULL""")
 
@@ -182,7 +141,7 @@ FROM checked_events WHERE reject_reason IS NULL""")
     # Proctime order keeps the result append-only; state is bounded by table.exec.state.ttl.
     # The payload stays behind: it is the widest column and nothing after dedup needs it, so it
     # never crosses the network shuffle by impression_id.
-    kept = ", ".join(["proc_time", "event_time", *validation.typed_column_names(), "country_tier", "hour_of_day",
+    kept = ", ".join(["proc_time", "event_time", *typed_column_names(), "country_tier", "hour_of_day",
                       "day_of_week"])
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW deduped_events AS
@@ -209,7 +168,7 @@ SELECT {kept} FROM (
     coarse_key = segment_key_sql(rules.SEGMENT_KEY_FIELDS[rules.COARSE])
     # The features derived from the window (fill rate, calendar) are computed here, once, for
     # every sink that writes them (Parquet history, Feature Store online records).
-    day_of_week = _iso_day_of_week("window_start")
+    day_of_week = iso_day_of_week_sql("window_start")
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW segment_windows AS
 SELECT *,
@@ -217,7 +176,7 @@ SELECT *,
     CAST(HOUR(window_start) AS INT) AS hour_of_day,
     {day_of_week} AS day_of_week,
     {day_of_week} >= 6 AS is_weekend,
-    {_prime_time("HOUR(window_start)")} AS is_prime_time
+    {prime_time_sql("HOUR(window_start)")} AS is_prime_time
 FROM (
   SELECT CASE WHEN GROUPING(fine_key) = 0 THEN '{rules.FINE}' ELSE '{rules.COARSE}' END AS level,
       COALESCE(fine_key, coarse_key) AS segment_key, window_start, window_end,{aggregates}
@@ -252,24 +211,23 @@ FROM scored_windows""")
 def build_statement_set(t_env: TableEnvironment, config: AppConfig, source_options: dict[str, str]) -> StatementSet:
     register_tables(t_env, config, source_options)
     register_views(t_env, config)
-    iso = "yyyy-MM-dd''T''HH:mm:ss.SSS''Z''"
     statements = t_env.create_statement_set()
     statements.add_insert_sql(f"""
 INSERT INTO raw_errors
-SELECT reject_reason, payload, CAST(proc_time AS TIMESTAMP(3)), {_partition_columns("proc_time")}
+SELECT reject_reason, payload, CAST(proc_time AS TIMESTAMP(3)), {partition_columns("proc_time")}
 FROM checked_events WHERE reject_reason IS NOT NULL""")
     statements.add_insert_sql(f"""
 INSERT INTO raw_late
 SELECT impression_id, event_time, watermark_at_arrival, payload, CAST(proc_time AS TIMESTAMP(3)),
-    {_partition_columns("proc_time")}
+    {partition_columns("proc_time")}
 FROM late_events""")
     statements.add_insert_sql(f"""
 INSERT INTO raw_events
 SELECT impression_id, event_time, country, country_tier, device_category, format, inventory_type,
     domain, ad_unit, bidder, demand_channel, user_engagement_score, device_performance_score,
     historical_ctr_avg, floor_price_eur, bid_count, top_bid_eur, second_bid_eur, filled, cpm_eur,
-    hour_of_day, day_of_week, day_of_week >= 6, {_prime_time("hour_of_day")}, country_tier = 1,
-    {_partition_columns("event_time")}
+    hour_of_day, day_of_week, day_of_week >= 6, {prime_time_sql("hour_of_day")}, country_tier = 1,
+    {partition_columns("event_time")}
 FROM accepted_events""")
     statements.add_insert_sql(f"""
 INSERT INTO segment_features
@@ -277,24 +235,19 @@ SELECT level, segment_key, window_start, window_end, auctions, fills,
     fill_rate, sum_cpm_eur, mean_cpm_eur, mean_bid_count, mean_floor_price_eur,
     mean_top_bid_eur, mean_user_engagement_score, mean_device_performance_score, mean_historical_ctr_avg,
     premium_share, hour_of_day, day_of_week, is_weekend, is_prime_time,
-    {_partition_columns("window_start")}
+    {partition_columns("window_start")}
 FROM segment_windows""")
     statements.add_insert_sql(f"""
 INSERT INTO floors_dynamodb
 SELECT level, segment_key, floor_eur, predicted_cpm_eur, model_version,
-    DATE_FORMAT(window_start, '{iso}'), DATE_FORMAT(window_end, '{iso}'), data_points, expires_at
+    DATE_FORMAT(window_start, '{ISO_8601}'), DATE_FORMAT(window_end, '{ISO_8601}'), data_points, expires_at
 FROM floors""")
     statements.add_insert_sql(f"""
 INSERT INTO floors_parquet
 SELECT level, segment_key, floor_eur, predicted_cpm_eur, model_version, window_start, window_end,
-    data_points, expires_at, {_partition_columns("window_start")}
+    data_points, expires_at, {partition_columns("window_start")}
 FROM floors""")
-    # Imported here: online_features builds on this module's helpers.
-    from flink_jobs.online_features import add_online_feature_writes
-
     add_online_feature_writes(t_env, config, statements)
-
-    from flink_jobs.drift_graph import add_drift  # it builds on this module's helpers
 
     add_drift(t_env, config, statements)
     return statements

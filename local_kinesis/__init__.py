@@ -1,11 +1,13 @@
-"""Local stand-ins for the AWS services the job uses, and the tools around them.
+"""Local stand-ins for the AWS services the job uses, and creation of the job's resources on them.
 
-- ``standins``: start / health-check / stop kinesis-local, moto_server, kinesalite (+ shim)
-- ``resources``: ``aws_client`` (the one factory for stand-in clients) and idempotent
-  creation of the stream, the lake bucket and the floors table from the config
-- ``events``: a seeded auction-event generator
-- ``producer``: PutRecords with partial-failure retry, rate limiting and an ack log
+- ``standins``: start / health-check / stop kinesis-local, moto_server, kinesalite (+ shim) and the
+  Feature Store runtime stand-in
+- ``resources``: idempotent creation of the stream, the lake bucket, the floors table and the
+  feature group from the config
+- ``feature_store``: the SageMaker Feature Store runtime stand-in (PutRecord / GetRecord / BatchGetRecord)
 - ``kinesalite_shim``: StreamARN -> StreamName rewriting proxy in front of kinesalite
+
+Clients for all of them come from ``udfs.aws.aws_client``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,4 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 
-# Dummy credentials: the stand-ins accept any; "test" is not a 12-digit account id,
-# so kinesis-local files every stream under its default account 000000000000.
-DUMMY_ACCESS_KEY = "test"
-DUMMY_SECRET_KEY = "test"
-
-__all__ = ["DUMMY_ACCESS_KEY", "DUMMY_SECRET_KEY", "PACKAGE_DIR", "REPO_ROOT"]
+__all__ = ["PACKAGE_DIR", "REPO_ROOT"]

@@ -143,7 +143,7 @@ class GroupResolver:
     def _client(self, region: str) -> Any:
         with self._lock:
             if region not in self._clients:
-                from local_kinesis.resources import aws_client
+                from udfs.aws import aws_client
 
                 # One attempt: moto answers an unknown group with a 500, which must not be retried.
                 self._clients[region] = aws_client(

@@ -1,7 +1,6 @@
 """Clients for the stand-ins, and idempotent creation of the job's AWS resources.
 
-``aws_client`` is THE factory for boto3 clients that talk to a stand-in: every other
-module imports it rather than calling ``boto3.client`` with its own settings.
+Clients come from ``udfs.aws.aws_client``, the project's one boto3 factory.
 
 CLI::
 
@@ -15,16 +14,14 @@ import copy
 import json
 import sys
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local_kinesis import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, REPO_ROOT
+from local_kinesis import REPO_ROOT
+from udfs.aws import aws_client
 
 FLOORS_TABLE_SCHEMA = REPO_ROOT / "schemas" / "floors_table.json"
 TABLE_PLACEHOLDER = "${floors_table}"
@@ -34,50 +31,6 @@ NON_API_TABLE_KEYS = ("description", "TimeToLiveAttribute")
 
 class ResourceError(RuntimeError):
     """A resource exists in a shape that does not match the config, or never became ready."""
-
-
-def aws_client(
-    service: str,
-    endpoint: str | None,
-    region: str,
-    *,
-    max_attempts: int = 4,
-    connect_timeout: float = 5.0,
-    read_timeout: float = 30.0,
-) -> Any:
-    """A boto3 client for ``service``.
-
-    With an ``endpoint`` (a stand-in) it uses dummy credentials "test"/"test" and, for
-    https endpoints, skips certificate checks (kinesis-local serves a self-signed cert).
-    Without one it is a plain AWS client on the default credential chain (MSF role).
-    Retries are botocore's "standard" mode: throttling and 5xx are retried with backoff
-    for whole calls; partial PutRecords failures are the producer's business.
-    """
-    config = Config(
-        region_name=region,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        retries={"max_attempts": max_attempts, "mode": "standard"},
-        # Stand-ins serve one host; virtual-host bucket addressing would need DNS.
-        s3={"addressing_style": "path"},
-    )
-    # A fresh Session per client: boto3's default session is not safe to share across threads.
-    session = boto3.session.Session()
-    if endpoint is None:
-        return session.client(service, region_name=region, config=config)
-    verify = not endpoint.startswith("https://")
-    if not verify:
-        # The self-signed cert is expected locally; one warning per request would drown the logs.
-        warnings.filterwarnings("ignore", message="Unverified HTTPS request")
-    return session.client(
-        service,
-        region_name=region,
-        endpoint_url=endpoint,
-        aws_access_key_id=DUMMY_ACCESS_KEY,
-        aws_secret_access_key=DUMMY_SECRET_KEY,
-        verify=verify,
-        config=config,
-    )
 
 
 def _error_code(err: ClientError) -> str:

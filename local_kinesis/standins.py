@@ -208,7 +208,7 @@ def config_region() -> str:
 
 def _kinesis_health(endpoint: str) -> Callable[[], None]:
     def check() -> None:
-        from local_kinesis.resources import aws_client
+        from udfs.aws import aws_client
 
         aws_client("kinesis", endpoint, HEALTH_REGION, max_attempts=1, connect_timeout=1, read_timeout=3).list_streams(
             Limit=1
@@ -218,7 +218,7 @@ def _kinesis_health(endpoint: str) -> Callable[[], None]:
 
 
 def _moto_health() -> None:
-    from local_kinesis.resources import aws_client
+    from udfs.aws import aws_client
 
     aws_client("s3", MOTO_ENDPOINT, HEALTH_REGION, max_attempts=1, connect_timeout=1, read_timeout=3).list_buckets()
 
@@ -370,7 +370,6 @@ STANDINS: dict[str, StandIn] = {
         endpoint=SHIM_ENDPOINT,
         command=_shim_cmd,
         health=_kinesis_health(SHIM_ENDPOINT),
-        env={"PYTHONPATH": str(REPO_ROOT)},
     ),
     "feature-store": StandIn(
         name="feature-store",
@@ -378,7 +377,6 @@ STANDINS: dict[str, StandIn] = {
         endpoint=FEATURE_STORE_ENDPOINT,
         command=_feature_store_cmd,
         health=_feature_store_health,
-        env={"PYTHONPATH": str(REPO_ROOT)},
     ),
 }
 

@@ -11,7 +11,7 @@ Where the baseline comes from, re-read every window (a few small files per windo
    baseline without a restart, and since every baseline is counted over the same fixed grid, no
    new SQL either;
 2. until a model exists, the lake baseline `models/lake_baseline/baseline.json`, computed from
-   the lake's raw events by the same code (`python -m flink_jobs.baseline`);
+   the lake's raw events by the same code (`python -m training.baseline`);
 3. with neither, every record says NO_BASELINE and no metric is published.
 
 CloudWatch is best effort: after `max_attempts` (botocore's standard retry mode) a window's
@@ -29,6 +29,7 @@ from pyflink.table import DataTypes
 from pyflink.table.udf import TableFunction, udtf
 
 from udfs import drift, model_store
+from udfs.aws import aws_client, basic_credentials
 
 log = logging.getLogger("yield.drift")
 
@@ -123,20 +124,10 @@ def publish(client: Any, namespace: str, data: Sequence[dict[str, Any]]) -> bool
 
 
 def cloudwatch_client(settings: Mapping[str, Any]) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    credentials = settings.get("credentials", {})
-    keys = {}
-    if credentials.get("aws.credentials.provider", "AUTO").upper() == "BASIC":
-        keys = {"aws_access_key_id": credentials["aws.credentials.basic.accesskeyid"],
-                "aws_secret_access_key": credentials["aws.credentials.basic.secretkey"]}
-    return boto3.client(
-        "cloudwatch", region_name=settings["region"], endpoint_url=settings.get("endpoint") or None,
-        config=Config(retries={"mode": "standard", "max_attempts": int(settings["max_attempts"])},
-                      connect_timeout=5, read_timeout=10),
-        **keys,
-    )
+    return aws_client(
+        "cloudwatch", settings.get("endpoint") or None, settings["region"],
+        credentials=basic_credentials(settings.get("credentials", {})),
+        max_attempts=int(settings["max_attempts"]), read_timeout=10)
 
 
 def drift_rows(version: str | None, verdict: drift.WindowDrift, grid: Mapping[str, Sequence[float]]) -> Iterator[tuple]:

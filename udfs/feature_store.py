@@ -26,7 +26,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from pyflink.table import DataTypes
 from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
 import udfs
+from udfs.aws import aws_client
 
 cloudpickle.register_pickle_by_value(udfs)
 
@@ -162,23 +163,9 @@ class WriterSettings:
 
 def runtime_client(settings: WriterSettings) -> Any:
     """A Feature Store runtime client that does not retry by itself: the writer owns retries and counts them."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        region_name=settings.region,
-        connect_timeout=5,
-        read_timeout=30,
-        retries={"total_max_attempts": 1, "mode": "standard"},  # one call, no botocore retry
-        max_pool_connections=settings.max_in_flight,
-    )
-    keys = {}
-    if settings.access_key:
-        keys = {"aws_access_key_id": settings.access_key, "aws_secret_access_key": settings.secret_key}
-    return boto3.session.Session().client(
-        "sagemaker-featurestore-runtime", region_name=settings.region, endpoint_url=settings.endpoint,
-        config=config, **keys,
-    )
+    keys = (settings.access_key, settings.secret_key or "") if settings.access_key else None
+    return aws_client("sagemaker-featurestore-runtime", settings.endpoint, settings.region, credentials=keys,
+                      max_attempts=0, max_pool_connections=settings.max_in_flight)
 
 
 @dataclass
@@ -296,3 +283,22 @@ class OnlineFeatureWriter(ScalarFunction):
 def writer_function(spec: FeatureGroupSpec, settings: WriterSettings) -> Any:
     """The SQL-callable writer."""
     return udf(OnlineFeatureWriter(spec, settings), result_type=DataTypes.BIGINT(), func_type="pandas")
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def read_online_records(group_name: str, endpoint: str | None, region: str,
+                        segment_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    """The online records of these segments, {segment_id: {feature: value}} (absent ones left out)."""
+    ids = sorted(set(segment_ids))
+    client = aws_client("sagemaker-featurestore-runtime", endpoint, region)
+    found: dict[str, dict[str, str]] = {}
+    for i in range(0, len(ids), 100):  # BatchGetRecord takes up to 100 identifiers per call
+        answer = client.batch_get_record(Identifiers=[
+            {"FeatureGroupName": group_name, "RecordIdentifiersValueAsString": ids[i:i + 100]}])
+        if answer["Errors"] or answer["UnprocessedIdentifiers"]:
+            raise RuntimeError(f"BatchGetRecord on {group_name}: {answer['Errors'] or 'unprocessed'}")
+        found |= {r["RecordIdentifierValueAsString"]: {fv["FeatureName"]: fv["ValueAsString"] for fv in r["Record"]}
+                  for r in answer["Records"]}
+    return found

@@ -1,6 +1,6 @@
 """The model's inputs: one function turns segment-window rows into the feature matrix.
 
-Training (flink_jobs/training.py, over processed/features/ rows) and scoring in the job
+Training (training/train.py, over processed/features/ rows) and scoring in the job
 (udfs/scoring.py, over segment_windows rows) both call `model_inputs`, so the model sees the
 same features in both places. It reads only the row's own window (window h) and what is known
 before window h+1 starts (the next window's hour and day), never anything of window h+1 itself.

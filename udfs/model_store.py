@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
+from udfs.aws import aws_client
 from udfs.drift import Baseline
 from udfs.model_features import FEATURES
 
@@ -42,9 +43,7 @@ def join(base: str, *parts: str) -> str:
 
 
 def _s3_client():  # noqa: ANN202 - boto3 clients have no importable type
-    import boto3
-
-    return boto3.client("s3", endpoint_url=os.environ.get(S3_ENDPOINT_ENV) or None)
+    return aws_client("s3", os.environ.get(S3_ENDPOINT_ENV) or None, None)
 
 
 def _s3_location(uri: str) -> tuple[str, str]:

@@ -1,0 +1,408 @@
+package com.ssmas.yield.connectors.validation;
+
+import com.ssmas.yield.connectors.validation.EventSchema.Field;
+
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
+
+import javax.annotation.Nullable;
+
+import java.io.IOException;
+import java.math.BigDecimal;
+import java.time.LocalDateTime;
+import java.util.Arrays;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The reject reason of one auction event from a single streaming parse; plain Java, no Flink
+ * runtime needed. Not thread-safe (it reuses per-record buffers and matchers): one instance per
+ * thread, which is what Flink does with a function instance.
+ *
+ * <p>The specification is the SQL that {@code tests/support/validation_sql.py} generates, including the
+ * behaviour of Flink's JSON functions (Flink 2.2, {@code SqlJsonUtils}: Jackson 2.18 parsing the
+ * payload into Java objects with floats as BigDecimal, first value only):
+ *
+ * <ul>
+ *   <li>OVERSIZED: more than {@code x-max-record-chars} code points ({@code CHAR_LENGTH}).
+ *   <li>NOT_JSON: what Jackson cannot read as one JSON value of any kind. Text after the first
+ *       value is ignored, as Flink's {@code IS JSON} does ({@code {"a":1} x} is JSON). Jackson's
+ *       limits apply: nesting deeper than 1000, numbers longer than 1000 characters, a decimal
+ *       exponent beyond the int range are NOT_JSON. The whole value is read, unknown fields too.
+ *   <li>A NULL payload is NOT_JSON, as in the SQL.
+ *   <li>NOT_AN_OBJECT: any other JSON value (array, string, number, boolean, null).
+ *   <li>Duplicate keys: the last one wins (Jackson into a map), also when it is null.
+ *   <li>Per property, in schema order: MISSING_FIELD (required, or x-required-when true, and
+ *       absent or null), WRONG_TYPE, OUT_OF_RANGE, UNKNOWN_VALUE, BAD_EVENT_TIME.
+ *   <li>integer: a JSON number the SQL prints without fraction or exponent: written without
+ *       them (-0 is 0), or a decimal whose BigDecimal scale is 0 (1.5e1 is 15, 0e0 is 0, 1.0e1
+ *       is 10); 2.0, 1e3 and 1.5 are WRONG_TYPE. A whole number outside the 32-bit range passes
+ *       the range check, as {@code TRY_CAST(... AS INT)} is NULL there.
+ *   <li>number: any JSON number; compared as the nearest double (1e400 is +Infinity).
+ *   <li>string lengths count code points; enum is exact equality; pattern uses {@code find()} like
+ *       REGEXP (so {@code $} also matches before a final line terminator).
+ *   <li>date-time: the SQL pattern, matched up to the very end (no trailing line terminator),
+ *       and a real instant, see {@link #isRealInstant}.
+ * </ul>
+ */
+public final class RejectReasonValidator {
+
+    /** validation.py EVENT_TIME_PATTERN: ISO-8601 UTC with optional milliseconds. */
+    public static final String EVENT_TIME_PATTERN =
+            "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,3})?Z$";
+
+    public static final String OVERSIZED = "OVERSIZED";
+    public static final String NOT_JSON = "NOT_JSON";
+    public static final String NOT_AN_OBJECT = "NOT_AN_OBJECT";
+    public static final String BAD_EVENT_TIME = "BAD_EVENT_TIME";
+
+    // What a property holds in this record.
+    private static final byte ABSENT = 0;
+    private static final byte NULL = 1;
+    private static final byte STRING = 2;
+    private static final byte INT = 3; // a whole number as the SQL sees it, see record()
+    private static final byte FLOAT = 4; // any other JSON number
+
+    private static final BigDecimal INT_MIN = BigDecimal.valueOf(Integer.MIN_VALUE);
+    private static final BigDecimal INT_MAX = BigDecimal.valueOf(Integer.MAX_VALUE);
+    private static final byte TRUE = 5;
+    private static final byte FALSE = 6;
+    private static final byte CONTAINER = 7; // object or array
+
+    // Shared with nothing else: JsonFactory defaults, like the one behind Flink's JSON functions.
+    private static final JsonFactory JSON_FACTORY = new JsonFactory();
+
+    private final EventSchema schema;
+    private final Field[] fields;
+    private final byte[] kind;
+    private final String[] text;
+    private final double[] number;
+    private final boolean[] fitsInt;
+    private final int[] intValue;
+    /** Per field, a reusable matcher of its pattern (null when none). */
+    private final Matcher[] patternMatchers;
+    private final Matcher eventTimeMatcher = Pattern.compile(EVENT_TIME_PATTERN).matcher("");
+
+    public RejectReasonValidator(EventSchema schema) {
+        this.schema = schema;
+        this.fields = schema.fields.toArray(new Field[0]);
+        int n = fields.length;
+        this.kind = new byte[n];
+        this.text = new String[n];
+        this.number = new double[n];
+        this.fitsInt = new boolean[n];
+        this.intValue = new int[n];
+        this.patternMatchers = new Matcher[n];
+        for (Field f : fields) {
+            if (f.pattern != null) {
+                patternMatchers[f.index] = f.pattern.matcher("");
+            }
+        }
+    }
+
+    /** The first reason the payload is rejected for, or null when it is a valid event. */
+    public @Nullable String rejectReason(@Nullable String payload) {
+        if (payload == null) {
+            return NOT_JSON; // as the SQL: CHAR_LENGTH(NULL) is NULL, NULL IS NOT JSON is true
+        }
+        int max = schema.maxRecordChars;
+        if (payload.length() > max && payload.codePointCount(0, payload.length()) > max) {
+            return OVERSIZED;
+        }
+        String structural = read(payload);
+        if (structural != null) {
+            return structural;
+        }
+        for (Field f : fields) {
+            String reason = check(f);
+            if (reason != null) {
+                return reason;
+            }
+        }
+        return null;
+    }
+
+    // ------------------------------------------------------------------ values of a valid event
+
+    /**
+     * The value of property {@code i} of the record last given to {@link #rejectReason}, typed as
+     * the job's SQL columns hold it (String, Double, Integer, Boolean, or null when absent or JSON
+     * null). Only meaningful when that record was valid. An integer outside the 32-bit range is
+     * null, as {@code TRY_CAST(... AS INT)} makes it.
+     */
+    public @Nullable Object value(int i) {
+        byte k = kind[i];
+        if (k == ABSENT || k == NULL) {
+            return null;
+        }
+        switch (fields[i].type) {
+            case STRING:
+                return text[i];
+            case NUMBER:
+                return number[i];
+            case INTEGER:
+                return fitsInt[i] ? intValue[i] : null;
+            case BOOLEAN:
+                return k == TRUE;
+            default:
+                throw new IllegalStateException("unknown type of " + fields[i].name);
+        }
+    }
+
+    /**
+     * A valid event time (yyyy-MM-ddTHH:mm:ss[.f{1,3}]Z, already checked) as a LocalDateTime in
+     * UTC, with the fraction read as milliseconds the way TO_TIMESTAMP reads it (.2 is 200 ms).
+     */
+    public static LocalDateTime eventTime(String s) {
+        int millis = 0;
+        if (s.length() > 20 && s.charAt(19) == '.') {
+            int end = s.length() - 1; // the final 'Z'
+            String fraction = (s.substring(20, end) + "00").substring(0, 3);
+            millis = digits(fraction, 0, 3);
+        }
+        return LocalDateTime.of(
+                digits(s, 0, 4), digits(s, 5, 2), digits(s, 8, 2),
+                digits(s, 11, 2), digits(s, 14, 2), digits(s, 17, 2), millis * 1_000_000);
+    }
+
+    // ------------------------------------------------------------------ parsing
+
+    /** Fills the per-field slots; NOT_JSON / NOT_AN_OBJECT, or null for an object. */
+    private @Nullable String read(String payload) {
+        Arrays.fill(kind, ABSENT);
+        Arrays.fill(text, null);
+        try (JsonParser p = JSON_FACTORY.createParser(payload)) {
+            JsonToken t = p.nextToken();
+            if (t == null) {
+                return NOT_JSON; // no content
+            }
+            if (t != JsonToken.START_OBJECT) {
+                consume(p, t);
+                return NOT_AN_OBJECT;
+            }
+            String name;
+            while ((name = p.nextFieldName()) != null) {
+                Integer index = schema.indexByName.get(name);
+                JsonToken v = p.nextToken();
+                if (index == null) {
+                    consume(p, v);
+                } else {
+                    record(p, v, index);
+                }
+            }
+            if (p.currentToken() != JsonToken.END_OBJECT) {
+                return NOT_JSON;
+            }
+            // Whatever follows the first value is not read, as in Flink's IS JSON.
+            return null;
+        } catch (IOException | RuntimeException e) {
+            return NOT_JSON;
+        }
+    }
+
+    /** Stores the value of a schema property (a later duplicate key overwrites it). */
+    private void record(JsonParser p, JsonToken t, int i) throws IOException {
+        text[i] = null;
+        switch (t) {
+            case VALUE_STRING:
+                kind[i] = STRING;
+                text[i] = p.getText();
+                break;
+            case VALUE_NUMBER_INT:
+                kind[i] = INT;
+                Number n = p.getNumberValue();
+                if (n instanceof Integer) {
+                    fitsInt[i] = true;
+                    intValue[i] = n.intValue();
+                } else {
+                    fitsInt[i] = false;
+                }
+                number[i] = p.getDoubleValue();
+                break;
+            case VALUE_NUMBER_FLOAT:
+                BigDecimal d = p.getDecimalValue();
+                number[i] = d.doubleValue();
+                if (d.scale() == 0) {
+                    // Flink prints this BigDecimal without fraction or exponent (1.5e1 -> 15,
+                    // 0e0 -> 0), so the SQL integer test accepts it: a whole number.
+                    kind[i] = INT;
+                    fitsInt[i] = d.compareTo(INT_MIN) >= 0 && d.compareTo(INT_MAX) <= 0;
+                    intValue[i] = fitsInt[i] ? d.intValue() : 0;
+                } else {
+                    kind[i] = FLOAT;
+                    fitsInt[i] = false;
+                }
+                break;
+            case VALUE_TRUE:
+                kind[i] = TRUE;
+                break;
+            case VALUE_FALSE:
+                kind[i] = FALSE;
+                break;
+            case VALUE_NULL:
+                kind[i] = NULL;
+                break;
+            case START_OBJECT:
+            case START_ARRAY:
+                consume(p, t);
+                kind[i] = CONTAINER;
+                break;
+            default:
+                throw new IOException("unexpected token " + t);
+        }
+    }
+
+    /**
+     * Reads a whole value the way Jackson's untyped deserializer does when Flink parses the payload
+     * (strings decoded, ints as numbers, floats as BigDecimal), so that what fails there fails here.
+     */
+    private static void consume(JsonParser p, JsonToken t) throws IOException {
+        switch (t) {
+            case START_OBJECT:
+                while (p.nextFieldName() != null) {
+                    consume(p, p.nextToken());
+                }
+                if (p.currentToken() != JsonToken.END_OBJECT) {
+                    throw new IOException("unterminated object");
+                }
+                break;
+            case START_ARRAY:
+                JsonToken e;
+                while ((e = p.nextToken()) != JsonToken.END_ARRAY) {
+                    if (e == null) {
+                        throw new IOException("unterminated array");
+                    }
+                    consume(p, e);
+                }
+                break;
+            case VALUE_STRING:
+                p.getText();
+                break;
+            case VALUE_NUMBER_INT:
+                p.getNumberValue();
+                break;
+            case VALUE_NUMBER_FLOAT:
+                p.getDecimalValue();
+                break;
+            case VALUE_TRUE:
+            case VALUE_FALSE:
+            case VALUE_NULL:
+                break;
+            default:
+                throw new IOException("unexpected token " + t);
+        }
+    }
+
+    // ------------------------------------------------------------------ checks
+
+    private @Nullable String check(Field f) {
+        int i = f.index;
+        byte k = kind[i];
+        boolean present = k != ABSENT && k != NULL;
+        if (f.required && !present) {
+            return f.missing;
+        }
+        if (f.requiredWhen >= 0 && kind[f.requiredWhen] == TRUE && !present) {
+            return f.missing;
+        }
+        if (!present) {
+            return null;
+        }
+        switch (f.type) {
+            case STRING:
+                return k == STRING ? checkString(f, text[i]) : f.wrongType;
+            case BOOLEAN:
+                return k == TRUE || k == FALSE ? null : f.wrongType;
+            case INTEGER:
+                if (k != INT) {
+                    return f.wrongType;
+                }
+                // TRY_CAST(... AS INT): NULL (no range violation) outside the int range.
+                return fitsInt[i] && outOfRange(f, intValue[i]) ? f.outOfRange : null;
+            case NUMBER:
+                if (k != INT && k != FLOAT) {
+                    return f.wrongType;
+                }
+                return outOfRange(f, number[i]) ? f.outOfRange : null;
+            default:
+                throw new IllegalStateException(String.valueOf(f.type));
+        }
+    }
+
+    private static boolean outOfRange(Field f, double v) {
+        return (f.hasMinimum && v < f.minimum) || (f.hasMaximum && v > f.maximum);
+    }
+
+    private @Nullable String checkString(Field f, String s) {
+        if (f.minLength >= 0 || f.maxLength >= 0) {
+            int chars = s.codePointCount(0, s.length());
+            if ((f.minLength >= 0 && chars < f.minLength) || (f.maxLength >= 0 && chars > f.maxLength)) {
+                return f.outOfRange;
+            }
+        }
+        if (f.enumValues != null && !f.enumValues.contains(s)) {
+            return f.unknownValue;
+        }
+        if (f.pattern != null && !patternMatchers[f.index].reset(s).find()) {
+            return f.unknownValue;
+        }
+        if (f.dateTime && !isEventTime(s)) {
+            return BAD_EVENT_TIME;
+        }
+        return null;
+    }
+
+    /** The SQL pattern (find semantics, like REGEXP) and a real date and time of day. */
+    private boolean isEventTime(String s) {
+        // find() like REGEXP, but '$' also matches before a final line terminator ("...Z\n"),
+        // which the SQL then rejects when TO_TIMESTAMP fails on it: the match must reach the end.
+        if (!eventTimeMatcher.reset(s).find() || eventTimeMatcher.end() != s.length()) {
+            return false;
+        }
+        return isRealInstant(s);
+    }
+
+    /**
+     * The first 19 characters (yyyy-MM-ddTHH:mm:ss, digits already checked by the pattern) name a
+     * real instant: year 0001-9999, month 1-12, a day that month has (proleptic Gregorian leap
+     * years, no 1582 gap), hour 0-23, minute and second 0-59. No 24:00, no leap second, no month
+     * 13 or 30 February. Year 0000 is rejected as the SQL does (its DATE_FORMAT prints the year
+     * of era, 0001, which does not match the text).
+     */
+    static boolean isRealInstant(String s) {
+        int year = digits(s, 0, 4);
+        int month = digits(s, 5, 2);
+        int day = digits(s, 8, 2);
+        int hour = digits(s, 11, 2);
+        int minute = digits(s, 14, 2);
+        int second = digits(s, 17, 2);
+        if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) {
+            return false;
+        }
+        return hour <= 23 && minute <= 59 && second <= 59;
+    }
+
+    private static int daysInMonth(int year, int month) {
+        switch (month) {
+            case 2:
+                boolean leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+                return leap ? 29 : 28;
+            case 4:
+            case 6:
+            case 9:
+            case 11:
+                return 30;
+            default:
+                return 31;
+        }
+    }
+
+    private static int digits(String s, int from, int count) {
+        int v = 0;
+        for (int i = from; i < from + count; i++) {
+            v = v * 10 + (s.charAt(i) - '0');
+        }
+        return v;
+    }
+}

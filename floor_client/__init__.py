@@ -1,5 +1,0 @@
-"""The ad server's side of the floors table: read a floor by key, with fallback and expiry."""
-
-from floor_client.reader import FloorReader
-
-__all__ = ["FloorReader"]

@@ -1,0 +1,180 @@
+"""The scoring function's model handling, without Flink: swaps, corrupt models, broken predictions.
+(tests/integration/test_model_e2e.py runs the same function inside the real job.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.support.model_helpers import write_challenger, write_corrupt_challenger
+from tests.support.pyflink_client import fresh_client_env
+from tests.support.repo_free_python import repo_free_python
+from udfs import model_store, rules, scoring
+from udfs.model_features import WINDOW_COLUMNS, model_inputs
+
+
+def windows(n: int = 4) -> pd.DataFrame:
+    start = pd.Timestamp("2026-01-05 20:00")
+    return pd.DataFrame({
+        "level": ["coarse", "fine"] * (n // 2),
+        "segment_key": ["video|premium|mobile|1", "a.es|top|desktop|2"] * (n // 2),
+        "window_start": [start] * n, "window_end": [start + pd.Timedelta("1h")] * n,
+        "auctions": np.arange(n) * 500 + 5, "fills": [3] * n, "mean_cpm_eur": np.linspace(0.8, 3.0, n),
+        "mean_bid_count": [3.0] * n, "mean_floor_price_eur": [2.0] * n, "mean_top_bid_eur": [2.5] * n,
+        "mean_user_engagement_score": [0.4] * n, "mean_device_performance_score": [1.0] * n,
+        "mean_historical_ctr_avg": [0.01] * n, "premium_share": [1.0, 0.0] * (n // 2),
+    })[list(WINDOW_COLUMNS)]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_without_a_model_the_floor_is_the_provisional_rule(tmp_path: Path):
+    rows = windows()
+    out, fallback = scoring.ModelWatcher(tmp_path.as_uri(), 1.0).score(rows)
+    assert fallback == len(rows)
+    assert (out["model_version"] == scoring.PROVISIONAL_MODEL_VERSION).all()
+    assert list(out["predicted_cpm_eur"]) == list(rows["mean_cpm_eur"])
+    # 20:00 is prime time; premium share 1.0 on the coarse rows.
+    assert out["floor_eur"][0] == rules.floor_price(float(rows["mean_cpm_eur"][0]), 5, True, True)
+    assert out["floor_eur"][1] == rules.floor_price(float(rows["mean_cpm_eur"][1]), 505, True, False)
+
+
+def test_swaps_keep_the_last_good_model_and_count_failures(tmp_path: Path):
+    lake, clock, rows = tmp_path.as_uri(), Clock(), windows()
+    watcher = scoring.ModelWatcher(lake, poll_interval_s=30.0, clock=clock)
+
+    write_challenger(lake, "20260101T000001Z", scale=1.0)
+    model_store.promote(lake, "20260101T000001Z")
+    out, fallback = watcher.score(rows)
+    v1 = model_store.load_model(model_store.current_model(lake))
+    assert fallback == 0 and (out["model_version"] == "20260101T000001Z").all()
+    np.testing.assert_array_equal(out["predicted_cpm_eur"], v1.predict(model_inputs(rows)))
+    assert list(out["floor_eur"]) == scoring.floors(rows, v1.predict(model_inputs(rows)))
+
+    # A corrupt version promoted: not before the poll interval, then refused, v1 stays.
+    write_corrupt_challenger(lake, "20260101T000002Z")
+    model_store.promote(lake, "20260101T000002Z")
+    clock.now = 10.0
+    assert watcher.score(rows)[0]["model_version"].eq("20260101T000001Z").all() and watcher.load_failures == 0
+    clock.now = 31.0
+    out, _ = watcher.score(rows)
+    assert (out["model_version"] == "20260101T000001Z").all() and watcher.load_failures == 1
+    clock.now = 62.0  # the same broken manifest is not retried (nor counted) at every poll
+    watcher.score(rows)
+    assert watcher.load_failures == 1
+
+    write_challenger(lake, "20260101T000003Z", scale=2.0)
+    model_store.promote(lake, "20260101T000003Z")
+    clock.now = 93.0
+    out, _ = watcher.score(rows)
+    assert (out["model_version"] == "20260101T000003Z").all()
+    assert scoring.version_gauge(watcher.version) == 20260101000003
+
+    # A manifest that is not JSON: counted, the model in use stays.
+    model_store.write_bytes(model_store.manifest_uri(lake), b"{oops")
+    clock.now = 124.0
+    assert (watcher.score(rows)[0]["model_version"] == "20260101T000003Z").all() and watcher.load_failures == 2
+
+
+def test_corrupt_model_at_start_means_the_provisional_rule(tmp_path: Path):
+    lake = tmp_path.as_uri()
+    write_corrupt_challenger(lake, "20260101T000002Z")
+    model_store.promote(lake, "20260101T000002Z")
+    with pytest.raises(model_store.ModelStoreError, match="not an XGBoost model"):
+        model_store.load_model(model_store.current_model(lake))
+    watcher = scoring.ModelWatcher(lake, 1.0)
+    out, fallback = watcher.score(windows())
+    assert watcher.load_failures == 1 and fallback == 4
+    assert (out["model_version"] == scoring.PROVISIONAL_MODEL_VERSION).all()
+
+
+class HalfBroken:
+    """Stands in for a booster that returns NaN/inf/negative for some rows: a real XGBoost
+    model that loads and passes the probe cannot be made to do that on demand."""
+
+    def predict(self, matrix) -> np.ndarray:  # noqa: ANN001
+        return np.array([1.7, np.nan, np.inf, -0.5])[: matrix.num_row()]
+
+
+def test_broken_predictions_fall_back_row_by_row(tmp_path: Path):
+    from udfs.model_features import FEATURES
+
+    watcher = scoring.ModelWatcher(tmp_path.as_uri(), 1.0)
+    watcher.model = model_store.LoadedModel("20260101T000009Z", HalfBroken(), FEATURES)
+    rows = windows()
+    out, fallback = watcher.score(rows)
+    assert fallback == 3
+    assert list(out["model_version"]) == ["20260101T000009Z"] + [scoring.PROVISIONAL_MODEL_VERSION] * 3
+    assert list(out["predicted_cpm_eur"]) == [1.7, *rows["mean_cpm_eur"][1:]]
+    assert np.isfinite(out["floor_eur"]).all()
+
+
+def test_version_gauge():
+    assert scoring.version_gauge(scoring.PROVISIONAL_MODEL_VERSION) == 0
+    assert scoring.version_gauge("20261125T170102Z") == 20261125170102
+    assert scoring.version_gauge("my-model") == -1
+
+
+def test_rollback_to_a_champion(tmp_path: Path):
+    lake = tmp_path.as_uri()
+    write_challenger(lake, "20260101T000001Z", scale=1.0)
+    write_challenger(lake, "20260101T000002Z", scale=2.0)
+    model_store.promote(lake, "20260101T000001Z")
+    model_store.promote(lake, "20260101T000002Z")
+    assert model_store.current_model(lake).version == "20260101T000002Z"
+    ref = model_store.promote(lake, "20260101T000001Z", source="champion")
+    assert ref.version == "20260101T000001Z"
+    with pytest.raises(model_store.ModelStoreError, match="cannot read"):
+        model_store.promote(lake, "20990101T000000Z")
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})  # the client only: the workers inherit neither this nor the cwd
+import pandas as pd
+from pyflink.table import DataTypes
+from flink_jobs.config import load_config
+from flink_jobs.main import create_table_env
+from udfs import scoring
+t_env = create_table_env(load_config(), on_msf=False)
+scoring.register(t_env, {lake!r}, 1000)
+# A real table (not literals: a pandas function on constants only gets an empty Arrow batch).
+row = pd.DataFrame([["coarse", "video|premium|mobile|1", pd.Timestamp("2026-01-05 20:00"),
+                     pd.Timestamp("2026-01-05 21:00"), 1500, 700, *[2.5] * 8]], columns=list(scoring.WINDOW_COLUMNS))
+types = [DataTypes.STRING(), DataTypes.STRING(), DataTypes.TIMESTAMP(3), DataTypes.TIMESTAMP(3),
+         DataTypes.BIGINT(), DataTypes.BIGINT(), *[DataTypes.DOUBLE()] * 8]
+t_env.create_temporary_view("windows", t_env.from_pandas(row, DataTypes.ROW(
+    [DataTypes.FIELD(c, t) for c, t in zip(scoring.WINDOW_COLUMNS, types)])))
+query = f"SELECT s.predicted_cpm_eur, s.model_version FROM (SELECT {{scoring.call_sql()}} AS s FROM windows)"
+with t_env.execute_sql(query).collect() as rows:
+    print("SCORED", [(r[0], r[1]) for r in rows])
+"""
+
+
+def test_scoring_runs_without_the_repository_on_the_worker_path(tmp_path: Path):
+    """As on MSF: the workers load the model with only what was shipped by value (and pip packages)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    lake = (tmp_path / "lake").as_uri()
+    write_challenger(lake, "20260101T000005Z", scale=1.0)
+    model_store.promote(lake, "20260101T000005Z")
+    row = pd.DataFrame([["coarse", "video|premium|mobile|1", pd.Timestamp("2026-01-05 20:00"),
+                         pd.Timestamp("2026-01-05 21:00"), 1500, 700, *[2.5] * 8]], columns=list(WINDOW_COLUMNS))
+    expected = model_store.load_model(model_store.current_model(lake)).predict(model_inputs(row))[0]
+    env = fresh_client_env()
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    python = repo_free_python(tmp_path / "python")  # the client's interpreter is also the workers'
+    result = subprocess.run([str(python), "-c", SCRIPT.format(root=str(root), lake=lake)], cwd=work, env=env,
+                            capture_output=True, text=True, timeout=240)
+    assert f"SCORED [({float(expected)!r}, '20260101T000005Z')]" in result.stdout, result.stderr[-3000:]

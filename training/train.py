@@ -1,0 +1,383 @@
+"""Training: an XGBoost model of next-window clearing CPM, from the feature history in the lake.
+
+    python -m training.train --lake URI [--eval-days 3] [--version V] [--promote] [--backfill-if-empty DAYS]
+    python -m training.train promote --lake URI --version V [--from champion]
+
+1. Read processed/features/ (one row per segment and window, as the job writes them).
+2. Training set, point in time: the features of a segment's window h, and as label the same
+   segment's mean clearing CPM in window h+1, only where window h+1 exists and had fills.
+   Nothing of window h+1 but the label enters a row (udfs/model_features.py reads window h
+   and the calendar of h+1 only).
+3. Split by time: the last `--eval-days` days of label windows are held out; the model trains
+   on the earlier ones. Metrics on the held-out rows (RMSE, MAE, R^2) against two baselines:
+   persistence (the segment's CPM of window h) and the segment's historical mean (fill-weighted,
+   over the training days).
+4. Write the version into models/production/challenger/<version>/: the booster (UBJ), the
+   ordered feature list, training.json (window, metrics), and baseline.json (drift bins of the
+   raw events of the training days, udfs.drift.build_baseline). `--promote` then makes it the
+   current model, if it beats both baselines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from udfs import drift, model_store, rules
+from udfs.model_features import FEATURES, WINDOW_COLUMNS, model_inputs
+
+FEATURES_PREFIX = "processed/features"
+RAW_PREFIX = "raw"
+KEY = ["level", "segment_key"]
+GOAL_RMSE_EUR = 0.45
+
+XGB_PARAMS = {
+    "objective": "reg:squarederror",
+    "eta": 0.08,
+    "max_depth": 6,
+    "min_child_weight": 20,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "lambda": 5.0,
+    "nthread": 2,
+    "seed": 7,
+}
+BOOST_ROUNDS = 250
+
+
+class TrainingError(RuntimeError):
+    """The lake holds no usable history (the message says what is missing)."""
+
+
+def progress(message: str) -> None:
+    print(f"[train {datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- reading the lake
+
+
+def _filesystem(lake_uri: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's filesystem and base path for a file:// or s3:// (s3a://) lake."""
+    parsed = urlparse(lake_uri)
+    if parsed.scheme == "file":
+        return pafs.LocalFileSystem(), parsed.path.rstrip("/")
+    if parsed.scheme in ("s3", "s3a"):
+        endpoint = os.environ.get(model_store.S3_ENDPOINT_ENV)
+        options: dict[str, str] = {"region": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")}
+        if endpoint:
+            endpoint_url = urlparse(endpoint)
+            options |= {"endpoint_override": endpoint_url.netloc, "scheme": endpoint_url.scheme}
+        return pafs.S3FileSystem(**options), f"{parsed.netloc}{parsed.path}".rstrip("/")
+    raise TrainingError(f"unsupported lake URI {lake_uri!r} (expected file:// or s3://)")
+
+
+def read_lake(lake_uri: str, prefix: str, columns: list[str], where: ds.Expression | None = None) -> pd.DataFrame:
+    """Committed Parquet rows under a lake prefix (hidden in-progress files are skipped)."""
+    fs, base = _filesystem(lake_uri)
+    path = f"{base}/{prefix}"
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return pd.DataFrame(columns=columns)
+    dataset = ds.dataset(path, filesystem=fs, format="parquet", partitioning="hive")
+    return dataset.to_table(columns=columns, filter=where).to_pandas()
+
+
+def read_features(lake_uri: str) -> pd.DataFrame:
+    cols = list(dict.fromkeys([*WINDOW_COLUMNS, "sum_cpm_eur"]))
+    frame = read_lake(lake_uri, FEATURES_PREFIX, cols)
+    for c in ("window_start", "window_end"):
+        frame[c] = pd.to_datetime(frame[c])
+    return frame
+
+
+# --------------------------------------------------------------------------- the training set
+
+
+def training_pairs(features: pd.DataFrame) -> pd.DataFrame:
+    """Rows of window h with `label` = the segment's mean clearing CPM in window h+1.
+
+    Point in time: window h+1 is the window that starts where h ends; rows without one, or
+    whose h+1 had no fill (no clearing price), get no label and are dropped. Only `label`,
+    `label_window_start` and `label_fills` (for the evaluation's subsets, never a feature) come
+    from h+1; every other column is window h's own.
+    """
+    if features.empty:
+        return features.assign(label=pd.Series(dtype=float), label_window_start=pd.Series(dtype="datetime64[ns]"))
+    current = features.drop_duplicates([*KEY, "window_start"], keep="last")
+    following = current.loc[current["fills"] > 0, [*KEY, "window_start", "mean_cpm_eur", "fills"]].rename(
+        columns={"window_start": "label_window_start", "mean_cpm_eur": "label", "fills": "label_fills"})
+    pairs = current.merge(following, left_on=[*KEY, "window_end"], right_on=[*KEY, "label_window_start"],
+                          how="inner", validate="one_to_one")
+    # The model and both baselines need a CPM of window h.
+    return pairs[pairs["fills"] > 0].reset_index(drop=True)
+
+
+def split_by_time(pairs: pd.DataFrame, eval_days: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    """(train, held out, boundary): labels from the last `eval_days` days are held out."""
+    days = pairs["label_window_start"].dt.floor("D")
+    distinct = sorted(days.unique())
+    if len(distinct) < eval_days + 1:
+        raise TrainingError(f"{len(distinct)} day(s) of labelled history; need more than --eval-days {eval_days}")
+    boundary = pd.Timestamp(distinct[-eval_days])
+    return pairs[days < boundary], pairs[days >= boundary], boundary
+
+
+# --------------------------------------------------------------------------- baselines and metrics
+
+
+def historical_means(train: pd.DataFrame) -> pd.DataFrame:
+    """Per segment, the fill-weighted mean clearing CPM of its training windows."""
+    g = train.groupby(KEY)[["sum_cpm_eur", "fills"]].sum()
+    return (g["sum_cpm_eur"] / g["fills"]).rename("historical_mean").reset_index()
+
+
+def baseline_predictions(train: pd.DataFrame, held_out: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Persistence (window h's CPM) and the segment's historical mean (else its level's)."""
+    means = historical_means(train)
+    level_mean = train.groupby("level").apply(lambda g: g["sum_cpm_eur"].sum() / g["fills"].sum(),
+                                             include_groups=False)
+    hist = held_out[KEY].merge(means, on=KEY, how="left")["historical_mean"]
+    hist = hist.fillna(held_out["level"].map(level_mean).reset_index(drop=True))
+    return {"persistence": held_out["mean_cpm_eur"].to_numpy(float), "historical_mean": hist.to_numpy(float)}
+
+
+def regression_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    error = predicted - truth
+    ss_res = float(np.sum(error**2))
+    ss_tot = float(np.sum((truth - truth.mean()) ** 2))
+    return {
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "mae": float(np.mean(np.abs(error))),
+        "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
+    }
+
+
+# A label of few fills is mostly bid noise: the evaluation also reports the rows whose label
+# window had at least this many fills (a well-measured clearing price).
+WELL_MEASURED_FILLS = 30
+
+
+def metrics_table(held_out: pd.DataFrame, predictions: dict[str, np.ndarray]) -> dict[str, dict[str, dict]]:
+    """{subset: {predictor: metrics}}: all held-out rows, per level, and well-measured labels."""
+    subsets = {"all": np.ones(len(held_out), bool)}
+    subsets |= {level: (held_out["level"] == level).to_numpy() for level in sorted(held_out["level"].unique())}
+    subsets[f"fills>={WELL_MEASURED_FILLS}"] = (held_out["label_fills"] >= WELL_MEASURED_FILLS).to_numpy()
+    table: dict[str, dict[str, dict]] = {}
+    for subset, mask in subsets.items():
+        if not mask.any():
+            continue
+        y = held_out["label"].to_numpy(float)[mask]
+        table[subset] = {name: regression_metrics(y, p[mask]) | {"rows": int(mask.sum())}
+                         for name, p in predictions.items()}
+    return table
+
+
+def format_metrics(table: dict[str, dict[str, dict]]) -> str:
+    lines = [f"{'rows':<10} {'predictor':<16} {'n':>8} {'RMSE EUR':>9} {'MAE EUR':>8} {'R^2':>7}"]
+    for subset, by_name in table.items():
+        for name, m in by_name.items():
+            lines.append(f"{subset:<10} {name:<16} {m['rows']:>8,} {m['rmse']:>9.4f} {m['mae']:>8.4f} {m['r2']:>7.3f}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class TrainedModel:
+    version: str
+    booster: object  # xgboost.Booster
+    features: tuple[str, ...]
+    summary: dict
+    held_out: pd.DataFrame
+
+    @property
+    def beats_baselines(self) -> bool:
+        m = self.summary["metrics"]["all"]
+        return m["model"]["rmse"] < min(m["persistence"]["rmse"], m["historical_mean"]["rmse"])
+
+
+def fit_booster(train: pd.DataFrame, features: tuple[str, ...] = FEATURES, rounds: int = BOOST_ROUNDS):  # noqa: ANN201
+    import xgboost as xgb
+
+    matrix = xgb.DMatrix(model_inputs(train, features).to_numpy(), label=train["label"].to_numpy(float),
+                         feature_names=list(features), missing=np.nan)
+    return xgb.train(XGB_PARAMS, matrix, num_boost_round=rounds)
+
+
+def train_model(features: pd.DataFrame, eval_days: int, version: str) -> TrainedModel:
+    pairs = training_pairs(features)
+    if pairs.empty:
+        raise TrainingError("no segment has two consecutive windows with fills: nothing to learn from")
+    train, held_out, boundary = split_by_time(pairs, eval_days)
+    progress(f"training set: {len(train):,} rows (labels before {boundary:%Y-%m-%d}), "
+             f"held out: {len(held_out):,} rows; {len(FEATURES)} features")
+    t0 = time.perf_counter()
+    booster = fit_booster(train)
+    progress(f"boosted {BOOST_ROUNDS} rounds in {time.perf_counter() - t0:.1f} s")
+    model = model_store.LoadedModel(version, booster, FEATURES)
+    predictions = {"model": model.predict(model_inputs(held_out)), **baseline_predictions(train, held_out)}
+    summary = {
+        "version": version,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "features": list(FEATURES),
+        "params": XGB_PARAMS | {"rounds": BOOST_ROUNDS},
+        "train_window": {"from": str(train["window_start"].min()), "to": str(boundary)},
+        "eval_window": {"from": str(boundary), "to": str(held_out["label_window_start"].max())},
+        "rows": {"train": len(train), "held_out": len(held_out)},
+        "label": "mean clearing CPM (EUR) of the segment's next window",
+        "goal_rmse_eur": GOAL_RMSE_EUR,
+        "metrics": metrics_table(held_out, predictions),
+    }
+    return TrainedModel(version, booster, FEATURES, summary, held_out)
+
+
+def label_noise_rmse(lake_uri: str, held_out: pd.DataFrame) -> float | None:
+    """The RMSE a perfect predictor of the expected clearing CPM would still show on these labels.
+
+    A label is the mean of the window's `fills` clearing prices, so it carries sampling noise of
+    variance s^2 / fills (s^2: the variance of those prices, from raw/). No model can predict that
+    noise: sqrt(mean(s^2 / fills)) over the held-out rows is the floor under any RMSE here.
+    """
+    start, end = held_out["label_window_start"].min(), held_out["label_window_start"].max() + pd.Timedelta("1h")
+    where = (ds.field("event_time") >= start.to_pydatetime()) & (ds.field("event_time") < end.to_pydatetime())
+    fields = sorted({f for names in rules.SEGMENT_KEY_FIELDS.values() for f in names})
+    raw = read_lake(lake_uri, RAW_PREFIX, [*fields, "impression_id", "event_time", "filled", "cpm_eur"], where)
+    raw = raw[raw["filled"]].drop_duplicates("impression_id")
+    if raw.empty:
+        return None
+    window = held_out["label_window_start"].iloc[0] - held_out["window_start"].iloc[0]
+    raw["label_window_start"] = raw["event_time"].dt.floor(window)
+    frames = []
+    for level, names in rules.SEGMENT_KEY_FIELDS.items():
+        keyed = raw.assign(level=level, segment_key=raw[list(names)].astype(str).agg(rules.KEY_SEPARATOR.join, axis=1))
+        frames.append(keyed.groupby(["level", "segment_key", "label_window_start"])["cpm_eur"].agg(["var", "count"]))
+    spread = pd.concat(frames).reset_index()
+    rows = held_out[[*KEY, "label_window_start"]].merge(spread, on=[*KEY, "label_window_start"], how="left")
+    # A single fill has no observable spread: it gets its level's median variance.
+    variance = rows["var"].fillna(rows.groupby("level")["var"].transform("median"))
+    noise = (variance / rows["count"]).to_numpy(float)
+    return float(np.sqrt(np.nanmean(noise)))
+
+
+def training_baseline(lake_uri: str, start: pd.Timestamp, end: pd.Timestamp) -> drift.Baseline:
+    """Drift bins of the raw events of the training window [start, end)."""
+    where = (ds.field("event_time") >= start.to_pydatetime()) & (ds.field("event_time") < end.to_pydatetime())
+    raw = read_lake(lake_uri, RAW_PREFIX, list(drift.DRIFT_FEATURES), where)
+    if raw.empty:
+        raise TrainingError(f"no raw events in {lake_uri}/{RAW_PREFIX} between {start} and {end} "
+                            "for the drift baseline")
+    progress(f"drift baseline from {len(raw):,} raw events")
+    return drift.build_baseline(raw)
+
+
+def new_version() -> str:
+    """Versions are UTC timestamps: they sort in time and read as a number in the version gauge."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def version_files(trained: TrainedModel, baseline: drift.Baseline) -> dict[str, bytes]:
+    return {
+        model_store.BOOSTER_FILE: bytes(trained.booster.save_raw("ubj")),
+        model_store.FEATURES_FILE: json.dumps({"features": list(trained.features)}).encode(),
+        model_store.TRAINING_FILE: json.dumps(trained.summary, indent=1, default=str).encode(),
+        model_store.BASELINE_FILE: baseline.to_json().encode(),
+    }
+
+
+def backfill_if_empty(lake_uri: str, days: float, rate: float) -> None:
+    """On a fresh machine: simulated history (simulator.market) for a local lake with none."""
+    if not read_lake(lake_uri, FEATURES_PREFIX, ["window_start"]).empty:
+        return
+    from simulator.market import Market, backfill
+
+    if urlparse(lake_uri).scheme != "file":
+        raise TrainingError(f"{lake_uri} has no feature history, and simulated history is only written to local lakes")
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - pd.Timedelta(days=days)
+    progress(f"no feature history in {lake_uri}: backfilling {days:g} simulated days at {rate:g} events/s")
+    stats = backfill(Market(), urlparse(lake_uri).path, start, days, rate, progress=progress)
+    progress(f"backfilled {stats['events']:,} events, {stats['feature_rows']:,} segment windows")
+
+
+def run_training(lake_uri: str, eval_days: int, version: str | None = None) -> TrainedModel:
+    version = version or new_version()
+    progress(f"reading {lake_uri}/{FEATURES_PREFIX}")
+    features = read_features(lake_uri)
+    if features.empty:
+        raise TrainingError(f"no feature history under {lake_uri}/{FEATURES_PREFIX}: run the job or backfill first "
+                            "(make train backfills simulated history when the lake has none)")
+    progress(f"{len(features):,} segment windows, {features['window_start'].min()} .. {features['window_end'].max()}")
+    trained = train_model(features, eval_days, version)
+    progress("label noise floor from raw/ of the held-out days")
+    trained.summary["label_noise_rmse"] = label_noise_rmse(lake_uri, trained.held_out)
+    window = trained.summary["train_window"]
+    baseline = training_baseline(lake_uri, pd.Timestamp(window["from"]), pd.Timestamp(window["to"]))
+    folder = model_store.write_version(lake_uri, "challenger", version, version_files(trained, baseline))
+    progress(f"wrote {folder}")
+    return trained
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("train", "promote"):
+        argv = ["train", *argv]
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_train = sub.add_parser("train", help="train a version into the challenger slot (the default command)")
+    p_train.add_argument("--lake", required=True, help="lake root: file:///... or s3://bucket")
+    p_train.add_argument("--eval-days", type=int, default=3, help="latest days held out for evaluation")
+    p_train.add_argument("--version", default=None, help="version name (default: UTC timestamp)")
+    p_train.add_argument("--promote", action="store_true", help="make it current if it beats both baselines")
+    p_train.add_argument("--backfill-if-empty", type=float, default=0.0, metavar="DAYS",
+                         help="a local lake with no feature history gets DAYS of simulated history first")
+    p_train.add_argument("--backfill-rate", type=float, default=29.0,
+                         help="mean events/s of that history (default 29: 5%% of the 50M/day volume)")
+    p_promote = sub.add_parser("promote", help="make a version the current model (manifest written last)")
+    p_promote.add_argument("--lake", required=True)
+    p_promote.add_argument("--version", required=True)
+    p_promote.add_argument("--from", dest="source", choices=("challenger", "champion"), default="challenger",
+                           help="champion: roll back to a version promoted before")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "promote":
+            ref = model_store.promote(args.lake, args.version, args.source)
+            progress(f"current model is now {ref.version} ({ref.uri})")
+            return 0
+        if args.backfill_if_empty > 0:
+            backfill_if_empty(args.lake, args.backfill_if_empty, args.backfill_rate)
+        trained = run_training(args.lake, args.eval_days, args.version)
+    except (TrainingError, model_store.ModelStoreError) as err:
+        print(f"training failed: {err}", file=sys.stderr)
+        return 2
+    print(format_metrics(trained.summary["metrics"]))
+    rmse = trained.summary["metrics"]["all"]["model"]["rmse"]
+    noise = trained.summary.get("label_noise_rmse")
+    if noise is not None:
+        print(f"label noise floor (sampling noise of the held-out labels, no model can beat it): RMSE {noise:.4f} EUR")
+    print(f"version {trained.version}: held-out RMSE {rmse:.4f} EUR (goal < {GOAL_RMSE_EUR}); "
+          f"beats both baselines: {trained.beats_baselines}")
+    if args.promote:
+        if not trained.beats_baselines:
+            print("not promoted: the model does not beat both baselines", file=sys.stderr)
+            return 3
+        ref = model_store.promote(args.lake, trained.version)
+        print(f"promoted: current model is now {ref.version}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
