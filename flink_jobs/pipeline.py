@@ -31,6 +31,7 @@ from flink_jobs.sql import (
     segment_key_sql,
     with_options,
 )
+from schemas import segment_windows
 from schemas.events import typed_column_names
 from udfs import rules, scoring
 
@@ -96,8 +97,9 @@ def register_tables(t_env: TableEnvironment, config: AppConfig, source_options: 
     register_functions(t_env)
     t_env.execute_sql(auction_stream_ddl(source_options, config.job.lateness_ms))
     lake = config.lake.path
-    for name in ("raw_events", "raw_errors", "raw_late", "segment_features", "floors_parquet"):
+    for name in ("raw_events", "raw_errors", "raw_late", "floors_parquet"):
         t_env.execute_sql(render_ddl(name, lake_path=lake))
+    t_env.execute_sql(render_ddl("segment_features", lake_path=lake, window_columns=segment_windows.ddl_columns()))
     access = {"aws.endpoint": config.floors.endpoint} if config.floors.endpoint else {}
     access |= config.floors.credentials
     t_env.execute_sql(
@@ -150,33 +152,17 @@ SELECT {kept} FROM (
   FROM accepted_events WHERE NOT ({late})
 ) WHERE occurrence = 1""")
 
-    aggregates = """
-    COUNT(*) AS auctions,
-    SUM(CASE WHEN filled THEN 1 ELSE 0 END) AS fills,
-    SUM(CASE WHEN filled THEN cpm_eur ELSE 0 END) AS sum_cpm_eur,
-    AVG(CASE WHEN filled THEN cpm_eur END) AS mean_cpm_eur,
-    AVG(CAST(bid_count AS DOUBLE)) AS mean_bid_count,
-    AVG(floor_price_eur) AS mean_floor_price_eur,
-    AVG(top_bid_eur) AS mean_top_bid_eur,
-    AVG(user_engagement_score) AS mean_user_engagement_score,
-    AVG(device_performance_score) AS mean_device_performance_score,
-    AVG(historical_ctr_avg) AS mean_historical_ctr_avg,
-    AVG(CASE WHEN inventory_type = 'premium' THEN 1.0 ELSE 0.0 END) AS premium_share"""
+    aggregates = ",".join(f"\n    {f.aggregate} AS {f.name}" for f in segment_windows.aggregated())
     # One window aggregate for both levels (GROUPING SETS): each event is deduplicated and
     # windowed once, then counted into its fine and its coarse segment.
     fine_key = segment_key_sql(rules.SEGMENT_KEY_FIELDS[rules.FINE])
     coarse_key = segment_key_sql(rules.SEGMENT_KEY_FIELDS[rules.COARSE])
     # The features derived from the window (fill rate, calendar) are computed here, once, for
     # every sink that writes them (Parquet history, Feature Store online records).
-    day_of_week = iso_day_of_week_sql("window_start")
+    derived = ",".join(f"\n    {expression} AS {name}" for name, expression in derived_features_sql().items())
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW segment_windows AS
-SELECT *,
-    CAST(fills AS DOUBLE) / auctions AS fill_rate,
-    CAST(HOUR(window_start) AS INT) AS hour_of_day,
-    {day_of_week} AS day_of_week,
-    {day_of_week} >= 6 AS is_weekend,
-    {prime_time_sql("HOUR(window_start)")} AS is_prime_time
+SELECT *,{derived}
 FROM (
   SELECT CASE WHEN GROUPING(fine_key) = 0 THEN '{rules.FINE}' ELSE '{rules.COARSE}' END AS level,
       COALESCE(fine_key, coarse_key) AS segment_key, window_start, window_end,{aggregates}
@@ -208,6 +194,22 @@ SELECT level, segment_key,
 FROM scored_windows""")
 
 
+def derived_features_sql() -> dict[str, str]:
+    """SQL over an aggregated window row for each feature of schemas/segment_windows.py without an aggregate."""
+    day_of_week = iso_day_of_week_sql("window_start")
+    expressions = {
+        "fill_rate": "CAST(fills AS DOUBLE) / auctions",
+        "hour_of_day": "CAST(HOUR(window_start) AS INT)",
+        "day_of_week": day_of_week,
+        "is_weekend": f"{day_of_week} >= 6",
+        "is_prime_time": prime_time_sql("HOUR(window_start)"),
+    }
+    missing = set(segment_windows.derived_names()) - set(expressions)
+    if missing:
+        raise ValueError(f"segment window features without an aggregate or a derivation: {sorted(missing)}")
+    return {name: expressions[name] for name in segment_windows.derived_names()}
+
+
 def build_statement_set(t_env: TableEnvironment, config: AppConfig, source_options: dict[str, str]) -> StatementSet:
     register_tables(t_env, config, source_options)
     register_views(t_env, config)
@@ -231,10 +233,7 @@ SELECT impression_id, event_time, country, country_tier, device_category, format
 FROM accepted_events""")
     statements.add_insert_sql(f"""
 INSERT INTO segment_features
-SELECT level, segment_key, window_start, window_end, auctions, fills,
-    fill_rate, sum_cpm_eur, mean_cpm_eur, mean_bid_count, mean_floor_price_eur,
-    mean_top_bid_eur, mean_user_engagement_score, mean_device_performance_score, mean_historical_ctr_avg,
-    premium_share, hour_of_day, day_of_week, is_weekend, is_prime_time,
+SELECT {", ".join(segment_windows.column_names())},
     {partition_columns("window_start")}
 FROM segment_windows""")
     statements.add_insert_sql(f"""

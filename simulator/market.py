@@ -48,16 +48,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from scipy.special import ndtri
 
-from local_kinesis import REPO_ROOT
+from schemas import segment_windows
+from schemas.events import DEVICES, FORMATS, INVENTORY, load_schema
 from udfs import rules
 
-SCHEMA_PATH = REPO_ROOT / "schemas" / "auction_event.schema.json"
 # Field order of the schema = key order of every JSON record.
-EVENT_FIELDS: tuple[str, ...] = tuple(json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))["properties"])
+EVENT_FIELDS: tuple[str, ...] = tuple(load_schema()["properties"])
 
-DEVICES = ("mobile", "tablet", "desktop")
-FORMATS = ("banner", "video", "native", "interstitial")
-INVENTORY = ("premium", "standard", "remnant")
 
 # Spanish network: Spain dominates, Latin America is most of tier 3. Tiers come from rules.
 COUNTRY_WEIGHTS: dict[str, float] = {
@@ -517,7 +514,7 @@ class Market:
         frame["country_tier"] = self.network.country_tier[cols["country"]]
         out = []
         for lvl in (rules.FINE, rules.COARSE):
-            keyed = base.assign(level=lvl, segment_key=_segment_keys(frame, lvl))
+            keyed = base.assign(level=lvl, segment_key=rules.segment_key_column(frame, lvl))
             g = keyed.groupby(["level", "segment_key", "hour"], sort=True)
             agg = g.agg(auctions=("fill_p", "size"), expected_fills=("fill_p", "sum"), revenue=("revenue", "sum"))
             out.append(agg)
@@ -572,20 +569,11 @@ def _impression_ids(rng: np.random.Generator, chunk: int, n: int) -> np.ndarray:
     return np.frombuffer(raw.tobytes().hex().encode("ascii"), dtype="S32")
 
 
-def _segment_keys(frame: pd.DataFrame, level: str) -> pd.Series:
-    """rules.segment_key for every row, column-wise (same fields, order and separator)."""
-    names = rules.SEGMENT_KEY_FIELDS[level]
-    key = frame[names[0]].astype(str)
-    for name in names[1:]:
-        key = key + rules.KEY_SEPARATOR + frame[name].astype(str)
-    return key
-
-
 def segment_keys(frame: pd.DataFrame, level: str) -> pd.Series:
     """Segment keys of a DataFrame of events (``country_tier`` added from ``country`` if absent)."""
     if "country_tier" not in frame:
         frame = frame.assign(country_tier=frame["country"].map(rules.country_tier))
-    return _segment_keys(frame, level)
+    return rules.segment_key_column(frame, level)
 
 
 # --------------------------------------------------------------------------- the lake (backfill)
@@ -602,7 +590,7 @@ def features_frame(raw: pd.DataFrame, window: str = "1h") -> pd.DataFrame:
     d["bid_count_d"] = d["bid_count"].astype(np.float64)
     frames = []
     for level in (rules.FINE, rules.COARSE):
-        g = d.assign(level=level, segment_key=_segment_keys(d, level)).groupby(
+        g = d.assign(level=level, segment_key=rules.segment_key_column(d, level)).groupby(
             ["level", "segment_key", "window_start", "window_end"], sort=True)
         frames.append(g.agg(
             auctions=("impression_id", "size"),
@@ -629,13 +617,10 @@ def features_frame(raw: pd.DataFrame, window: str = "1h") -> pd.DataFrame:
     return f[list(FEATURES_SCHEMA.names)]
 
 
-FEATURES_SCHEMA = pa.schema([
-    ("level", _S), ("segment_key", _S), ("window_start", pa.timestamp("ns")), ("window_end", pa.timestamp("ns")),
-    ("auctions", pa.int64()), ("fills", pa.int64()), ("fill_rate", _D), ("sum_cpm_eur", _D), ("mean_cpm_eur", _D),
-    ("mean_bid_count", _D), ("mean_floor_price_eur", _D), ("mean_top_bid_eur", _D),
-    ("mean_user_engagement_score", _D), ("mean_device_performance_score", _D), ("mean_historical_ctr_avg", _D),
-    ("premium_share", _D), ("hour_of_day", _I), ("day_of_week", _I), ("is_weekend", _B), ("is_prime_time", _B),
-])
+# The Parquet types Flink's writer gives each SQL type of the feature history.
+_ARROW_TYPES = {"STRING": _S, "TIMESTAMP(3)": pa.timestamp("ns"), "BIGINT": pa.int64(), "INT": _I, "DOUBLE": _D,
+                "BOOLEAN": _B}
+FEATURES_SCHEMA = pa.schema([(f.name, _ARROW_TYPES[f.sql_type]) for f in segment_windows.columns()])
 
 
 def _lake_dir(out: str) -> Path:

@@ -259,8 +259,8 @@ def label_noise_rmse(lake_uri: str, held_out: pd.DataFrame) -> float | None:
     window = held_out["label_window_start"].iloc[0] - held_out["window_start"].iloc[0]
     raw["label_window_start"] = raw["event_time"].dt.floor(window)
     frames = []
-    for level, names in rules.SEGMENT_KEY_FIELDS.items():
-        keyed = raw.assign(level=level, segment_key=raw[list(names)].astype(str).agg(rules.KEY_SEPARATOR.join, axis=1))
+    for level in rules.SEGMENT_KEY_FIELDS:
+        keyed = raw.assign(level=level, segment_key=rules.segment_key_column(raw, level))
         frames.append(keyed.groupby(["level", "segment_key", "label_window_start"])["cpm_eur"].agg(["var", "count"]))
     spread = pd.concat(frames).reset_index()
     rows = held_out[[*KEY, "label_window_start"]].merge(spread, on=[*KEY, "label_window_start"], how="left")

@@ -28,6 +28,7 @@ from typing import Any
 from pyflink.table import DataTypes
 from pyflink.table.udf import TableFunction, udtf
 
+import udfs
 from udfs import drift, model_store
 from udfs.aws import aws_client, basic_credentials
 
@@ -162,4 +163,5 @@ class DriftVerdict(TableFunction):
 
 
 def drift_verdict_function(lake_uri: str, grid: dict[str, tuple[float, ...]], cloudwatch: dict[str, Any]) -> Any:
+    udfs.ship_by_value()
     return udtf(DriftVerdict(lake_uri, grid, cloudwatch), result_types=[t for _, t in RECORD_FIELDS])

@@ -32,17 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
 import pandas as pd
 from pyflink.table import DataTypes
 from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
 import udfs
+from schemas import SCHEMA_DIR, segment_windows
 from udfs.aws import aws_client
 
-cloudpickle.register_pickle_by_value(udfs)
-
-FEATURE_GROUP_FILE = Path(__file__).resolve().parent.parent / "schemas" / "feature_group.json"
+FEATURE_GROUP_FILE = SCHEMA_DIR / "feature_group.json"
 GROUP_PLACEHOLDER = "${feature_group}"
 
 # Error codes worth another attempt: the service is busy or briefly broken, the record is fine.
@@ -76,7 +74,9 @@ class FeatureGroupSpec:
 def feature_group_definition(group_name: str, path: Path = FEATURE_GROUP_FILE) -> dict[str, Any]:
     """The schema file with the group name filled in (our own keys included)."""
     text = path.read_text(encoding="utf-8").replace(GROUP_PLACEHOLDER, group_name)
-    return dict(json.loads(text))
+    definition = dict(json.loads(text))
+    definition["FeatureDefinitions"] = [*definition["FeatureDefinitions"], *segment_windows.feature_definitions()]
+    return definition
 
 
 def load_spec(group_name: str, path: Path = FEATURE_GROUP_FILE) -> FeatureGroupSpec:
@@ -282,6 +282,7 @@ class OnlineFeatureWriter(ScalarFunction):
 
 def writer_function(spec: FeatureGroupSpec, settings: WriterSettings) -> Any:
     """The SQL-callable writer."""
+    udfs.ship_by_value()
     return udf(OnlineFeatureWriter(spec, settings), result_type=DataTypes.BIGINT(), func_type="pandas")
 
 

@@ -5,8 +5,8 @@ Training (training/train.py, over processed/features/ rows) and scoring in the j
 same features in both places. It reads only the row's own window (window h) and what is known
 before window h+1 starts (the next window's hour and day), never anything of window h+1 itself.
 
-Rows need the columns of WINDOW_COLUMNS, the aggregates the job computes per segment and window
-(schemas/sql/segment_features.sql); the derived time fields are recomputed from the window bounds.
+Rows need the columns of WINDOW_COLUMNS: the window's key, its auctions and fills, and the features
+schemas/segment_windows.py marks as model inputs; the time fields are recomputed from the window bounds.
 """
 
 from __future__ import annotations
@@ -14,32 +14,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from schemas import segment_windows
+from schemas.events import DEVICES, FORMATS, INVENTORY
 from udfs import rules
+
+# Aggregates the model takes as they are.
+WINDOW_AGGREGATES: tuple[str, ...] = segment_windows.model_input_names()
 
 # segment_windows columns the model reads, in the order the scoring function receives them.
 WINDOW_COLUMNS: tuple[str, ...] = (
-    "level",
-    "segment_key",
-    "window_start",
-    "window_end",
-    "auctions",
-    "fills",
-    "mean_cpm_eur",
-    "mean_bid_count",
-    "mean_floor_price_eur",
-    "mean_top_bid_eur",
-    "mean_user_engagement_score",
-    "mean_device_performance_score",
-    "mean_historical_ctr_avg",
-    "premium_share",
-)
-
-# Aggregates the model takes as they are.
-WINDOW_AGGREGATES: tuple[str, ...] = WINDOW_COLUMNS[6:]
-
-DEVICES = ("mobile", "tablet", "desktop")
-FORMATS = ("banner", "video", "native", "interstitial")
-INVENTORY = ("premium", "standard", "remnant")
+    *(f.name for f in segment_windows.WINDOW_KEY), "auctions", "fills", *WINDOW_AGGREGATES)
 
 # The features, in the order the booster was trained on (saved with every model version).
 FEATURES: tuple[str, ...] = (
@@ -50,14 +34,7 @@ FEATURES: tuple[str, ...] = (
     "inventory",  # coarse segments only
     "log_auctions",
     "fill_rate",
-    "mean_cpm_eur",
-    "mean_bid_count",
-    "mean_floor_price_eur",
-    "mean_top_bid_eur",
-    "mean_user_engagement_score",
-    "mean_device_performance_score",
-    "mean_historical_ctr_avg",
-    "premium_share",
+    *WINDOW_AGGREGATES,
     "hour_of_day",
     "next_hour_of_day",
     "next_is_weekend",

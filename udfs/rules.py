@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 FLOOR_MIN_EUR = 0.50
 FLOOR_MAX_EUR = 10.00
@@ -95,6 +96,15 @@ def floor_price(predicted_cpm_eur: float, data_points: int, prime_time: bool, pr
 def segment_key(level: str, event: dict) -> str:
     """The key of the event's segment at a level, e.g. 'video|premium|mobile|1' (coarse)."""
     return KEY_SEPARATOR.join(str(event[name]) for name in SEGMENT_KEY_FIELDS[level])
+
+
+def segment_key_column(frame: Any, level: str) -> Any:
+    """segment_key for every row of a pandas DataFrame of events, column-wise (same fields and separator)."""
+    names = SEGMENT_KEY_FIELDS[level]
+    key = frame[names[0]].astype(str)
+    for name in names[1:]:
+        key = key + KEY_SEPARATOR + frame[name].astype(str)
+    return key
 
 
 def fine_segment_key(domain: str, ad_unit: str, device_category: str, tier: int) -> str:

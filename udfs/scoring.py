@@ -33,7 +33,6 @@ import re
 import time
 from collections.abc import Callable
 
-import cloudpickle
 import numpy as np
 import pandas as pd
 from pyflink.table import DataTypes, TableEnvironment
@@ -42,8 +41,6 @@ from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 import udfs
 from udfs import model_store, rules
 from udfs.model_features import WINDOW_COLUMNS, model_inputs
-
-cloudpickle.register_pickle_by_value(udfs)
 
 PROVISIONAL_MODEL_VERSION = "provisional-mean-cpm"
 METRIC_GROUP = "kinesisanalytics"
@@ -182,6 +179,7 @@ class ScoreFloor(ScalarFunction):
 
 
 def score_floor_function(lake_uri: str, poll_interval_ms: int, s3_endpoint: str | None = None):  # noqa: ANN201
+    udfs.ship_by_value()
     return udf(ScoreFloor(lake_uri, poll_interval_ms, s3_endpoint), result_type=SCORED_TYPE, func_type="pandas")
 
 

@@ -21,8 +21,9 @@ from botocore.validate import ParamValidator
 
 from flink_jobs.config import ConfigError, load_config, write_properties
 from flink_jobs.online_features import feature_columns_sql
+from flink_jobs.sql import render_ddl
 from local_kinesis import resources, standins
-from schemas import SQL_DIR
+from schemas import segment_windows
 from tests.integration.test_feature_store_standin import StandIn
 from tests.support.e2e_scenario import expected_features, known_events
 from tests.support.online_records import as_dict, iso_ms, logged_puts
@@ -50,7 +51,7 @@ FEATURE_TYPE_OF_SQL = {"STRING": "String", "TIMESTAMP": "String", "BIGINT": "Int
 
 
 def segment_feature_columns() -> dict[str, str]:
-    ddl = (SQL_DIR / "segment_features.sql").read_text(encoding="utf-8")
+    ddl = render_ddl("segment_features", lake_path="file:///lake", window_columns=segment_windows.ddl_columns())
     columns = dict(re.findall(r"^\s+`?(\w+)`? ([A-Z]+)", ddl, flags=re.M))
     return {name: sql_type for name, sql_type in columns.items() if name not in PARTITION_COLUMNS}
 

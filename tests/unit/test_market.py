@@ -11,14 +11,15 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
+from flink_jobs.sql import render_ddl
 from local_kinesis import REPO_ROOT
+from schemas import segment_windows
 from simulator.market import DEFAULT_START, Drift, Market, backfill, features_frame
 from tests.support.e2e_scenario import expected_features
 from training import ab_test, lake
 from udfs import rules
 
 SCHEMA = json.loads((REPO_ROOT / "schemas" / "auction_event.schema.json").read_text(encoding="utf-8"))
-SQL_DIR = REPO_ROOT / "schemas" / "sql"
 CATEGORIES = ("country", "device_category", "format", "inventory_type", "domain", "ad_unit", "bidder",
               "demand_channel")
 
@@ -150,7 +151,8 @@ def test_unknown_drift_feature_is_refused() -> None:
 
 
 def _ddl_columns(name: str) -> list[str]:
-    sql = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8").split("PARTITIONED BY")[0]
+    sql = render_ddl(name, lake_path="file:///lake", window_columns=segment_windows.ddl_columns())
+    sql = sql.split("PARTITIONED BY")[0]
     return [m.group(1) for m in re.finditer(r"^\s+`?(\w+)`?\s+[A-Z]", sql, re.M)
             if m.group(1) not in ("year", "month", "day", "hour", "CREATE")]
 
