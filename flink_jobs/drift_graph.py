@@ -19,13 +19,25 @@ from udfs import drift, drift_monitor
 HISTOGRAM_CLASS = "com.ssmas.yield.connectors.monitoring.DriftHistogram"
 
 
+def register_java_instance(t_env: TableEnvironment, name: str, j_function: object) -> None:
+    """Register an instance of a Java function as a temporary system function.
+
+    PyFlink's public API registers Java functions by class name only
+    (`create_java_temporary_system_function`, SQL's CREATE FUNCTION), which constructs them without
+    arguments; an instance built with arguments can only go through the Java TableEnvironment that
+    the Python one wraps. This is the one place the job reaches behind PyFlink's public API.
+    """
+    t_env._j_tenv.createTemporarySystemFunction(name, j_function)
+
+
 def register_histograms(t_env: TableEnvironment, grid: dict[str, tuple[float, ...]]) -> None:
     """DRIFT_HISTOGRAM_<feature>(value): one Java aggregate per feature, built with its grid's edges.
 
     The edges go into the function's constructor, not into each call: a constant argument of an
     aggregate is projected into every input row, and the 25 KB literal per row and feature made
     the drift branch ~10x slower than a SUM (bench/drift_cost.py). SQL's CREATE FUNCTION takes no
-    constructor arguments, so the instance is made and registered through the Java API.
+    constructor arguments, so the instance is made through py4j and registered by
+    register_java_instance.
     """
     from pyflink.java_gateway import get_gateway
 
@@ -38,7 +50,7 @@ def register_histograms(t_env: TableEnvironment, grid: dict[str, tuple[float, ..
         arguments = gateway.new_array(gateway.jvm.Object, 1)
         arguments[0] = drift.edges_literal(edges)
         j_function = histogram.getConstructor(signature).newInstance(arguments)
-        t_env._j_tenv.createTemporarySystemFunction(f"DRIFT_HISTOGRAM_{feature}", j_function)
+        register_java_instance(t_env, f"DRIFT_HISTOGRAM_{feature}", j_function)
 
 
 def drift_windows_sql(grid: dict[str, tuple[float, ...]], window_ms: int) -> str:

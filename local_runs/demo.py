@@ -22,6 +22,7 @@ from flink_jobs.config import AppConfig, load_config
 from flink_jobs.pipeline import kinesis_source_options
 from local_kinesis import resources, standins
 from local_runs.runner import RunningJob, start_job
+from serving.floor_reader import floors_in_table
 from simulator.bad_records import bad_records
 from simulator.events import encode, generate_events, with_duplicates
 from simulator.producer import ProduceStats, produce
@@ -43,23 +44,6 @@ def demo_records(count: int, rate: float, seed: int, duplicate_share: float) -> 
     for i, (payload, _reason) in enumerate(bad):
         records.insert((i + 1) * step, payload)
     return records, len(events), Counter(reason for _, reason in bad)
-
-
-def floors_in_table(config: AppConfig, since: datetime | None = None) -> list[dict]:
-    """Every floor item, or those of windows that ended after `since` (this run's)."""
-    table = aws_client("dynamodb", config.floors.endpoint, config.floors.region)
-    items, kwargs = [], {"TableName": config.floors.table_name}
-    while True:
-        page = table.scan(**kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    if since is None:
-        return items
-    # ISO-8601 UTC strings of one format compare in time order.
-    since_text = since.strftime("%Y-%m-%dT%H:%M:%S")
-    return [i for i in items if i["window_end"]["S"] > since_text]
 
 
 def _plain(item: dict) -> dict:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+from flink_jobs.config import AppConfig
 from udfs import rules
+from udfs.aws import aws_client
 
 LEVELS = (rules.FINE, rules.COARSE)
 STATIC = "static"
@@ -108,3 +111,21 @@ class FloorReader:
             else:
                 out.append((self.static_floor, STATIC))
         return out
+
+
+def floors_in_table(config: AppConfig, since: datetime | None = None) -> list[dict]:
+    """Every floor item of the configured table (a full scan: for checks and replays, never the
+    auction path), or those of windows that ended after `since`."""
+    table = aws_client("dynamodb", config.floors.endpoint, config.floors.region)
+    items, kwargs = [], {"TableName": config.floors.table_name}
+    while True:
+        page = table.scan(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    if since is None:
+        return items
+    # ISO-8601 UTC strings of one format compare in time order.
+    since_text = since.strftime("%Y-%m-%dT%H:%M:%S")
+    return [i for i in items if i["window_end"]["S"] > since_text]

@@ -18,13 +18,14 @@ and coarse key, built by ``rules.segment_key``) and hour, the expected clearing 
 filled auctions, expected over the bid noise given the realised auctions and floors
 (estimated by re-drawing the bids ``truth_draws`` times per auction).
 
+Traffic to a stream: simulator/traffic.py.
+
 Drift on demand: ``Drift(start, feature, amount)`` shifts one distribution from ``start``.
 Each field draws from its own random stream (common random numbers), so a drift changes
 that field and what depends on it, nothing else.
 
 CLI::
 
-    python -m simulator.market live --rate R --seconds S [--seed N]
     python -m simulator.market backfill --days N --out <file:// lake uri or folder> [--rate R]
 """
 
@@ -691,30 +692,6 @@ def backfill(
 # --------------------------------------------------------------------------- CLI
 
 
-def live(rate: float, seconds: float, seed: int, properties: Path | None, chunk_s: float = 10.0) -> dict[str, Any]:
-    """Produce market traffic to the configured stream at ``rate`` records/s for ``seconds``;
-    event times follow the wall clock (each chunk is generated when its turn comes)."""
-    from flink_jobs.config import load_config
-    from simulator.producer import print_progress, produce
-    from udfs.aws import aws_client
-
-    config = load_config(properties)
-    market = Market(seed)
-    total = int(rate * seconds)
-
-    def records() -> Iterator[bytes]:
-        done, chunk = 0, 0
-        while done < total:
-            n = min(total - done, max(1, int(rate * chunk_s)))
-            sim = market.count(n, datetime.now(UTC), rate, truth=False, chunk=2**40 + chunk)
-            yield from sim.jsonl().splitlines()
-            done, chunk = done + n, chunk + 1
-
-    client = aws_client("kinesis", config.stream.endpoint, config.stream.region)
-    stats = produce(client, config.stream.stream_arn, records(), rate_per_s=rate, progress=print_progress)
-    return stats.summary() | {"stream_arn": config.stream.stream_arn}
-
-
 def _parse_time(text: str) -> datetime:
     t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return t if t.tzinfo else t.replace(tzinfo=UTC)
@@ -723,11 +700,6 @@ def _parse_time(text: str) -> datetime:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulator.market", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="mode", required=True)
-    p_live = sub.add_parser("live", help="produce to the configured Kinesis stream at a target rate")
-    p_live.add_argument("--rate", type=float, required=True, help="records/s")
-    p_live.add_argument("--seconds", type=float, required=True)
-    p_live.add_argument("--seed", type=int, default=0)
-    p_live.add_argument("--properties", type=Path, default=None)
     p_back = sub.add_parser("backfill", help="write days of history into the lake layout")
     p_back.add_argument("--days", type=float, required=True)
     p_back.add_argument("--out", required=True, help="lake folder or file:// URI")
@@ -737,9 +709,6 @@ def main(argv: list[str] | None = None) -> int:
     p_back.add_argument("--duplicate-share", type=float, default=0.0)
     args = parser.parse_args(argv)
 
-    if args.mode == "live":
-        print(json.dumps(live(args.rate, args.seconds, args.seed, args.properties), indent=2))
-        return 0
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = args.start or today - timedelta(days=args.days)
     t0 = time.perf_counter()

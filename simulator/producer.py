@@ -1,13 +1,11 @@
 """Put records on a Kinesis stream: batched, rate-limited, retrying only what failed.
 
-CLI (stream, endpoint and region from the application properties)::
-
-    python -m simulator.producer --count N --rate R --seed S [--duplicate-share 0.1] [--log PATH]
+The library every producer of the project uses (the demo, the tests, the benchmarks, and the
+command line of simulator/traffic.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -16,7 +14,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -241,102 +238,3 @@ def read_log(path: Path) -> list[dict[str, str]]:
     """The producer log as a list of acknowledgements."""
     with Path(path).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def main(argv: list[str] | None = None) -> int:
-    from flink_jobs.config import load_config
-    from local_kinesis.resources import create_stream
-    from simulator.events import encode, generate_events, with_duplicates
-    from udfs.aws import aws_client
-
-    parser = argparse.ArgumentParser(prog="python -m simulator.producer", description="Produce simulated auctions.")
-    parser.add_argument("--count", type=int, required=True, help="distinct events to generate")
-    parser.add_argument("--rate", type=float, default=None, help="records/s to hold (default: as fast as possible)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--duplicate-share", type=float, default=0.0, help="share of events re-sent (same impression_id)"
-    )
-    parser.add_argument(
-        "--events-per-second", type=float, default=None, help="event-time density (default: --rate, else 500)"
-    )
-    parser.add_argument("--log", type=Path, default=None, help="JSONL of acknowledged records")
-    parser.add_argument("--properties", type=Path, default=None)
-    # Overrides, e.g. to measure another stand-in: --endpoint http://127.0.0.1:4570 --new-stream 4
-    parser.add_argument("--endpoint", default=None, help="Kinesis endpoint (default: the config's)")
-    parser.add_argument(
-        "--new-stream",
-        type=int,
-        metavar="SHARDS",
-        default=None,
-        help="produce to a fresh stream with SHARDS shards instead of the config's stream",
-    )
-    parser.add_argument("--clients", type=int, default=1, help="parallel producers (records split round-robin)")
-    parser.add_argument("--by-name", action="store_true", help="send StreamName, not StreamARN (bare kinesalite)")
-    args = parser.parse_args(argv)
-
-    config = load_config(args.properties)
-    endpoint = args.endpoint or config.stream.endpoint
-    events = generate_events(args.count, seed=args.seed, events_per_second=args.events_per_second or args.rate or 500.0)
-    if args.duplicate_share:
-        events = with_duplicates(events, args.duplicate_share, seed=args.seed)
-    records = [encode(e) for e in events]
-    clients = [aws_client("kinesis", endpoint, config.stream.region) for _ in range(max(1, args.clients))]
-    arn = config.stream.stream_arn
-    if args.new_stream:
-        arn = create_stream(clients[0], f"produce-{time.time_ns() % 10**12}", args.new_stream)["stream_arn"]
-    rate = args.rate / len(clients) if args.rate else None
-    started = time.monotonic()
-    try:
-        if len(clients) == 1:
-            results = [
-                produce(
-                    clients[0],
-                    arn,
-                    records,
-                    rate_per_s=rate,
-                    progress=print_progress,
-                    log=args.log,
-                    address_by_name=args.by_name,
-                )
-            ]
-        else:
-            if args.log:
-                parser.error("--log needs --clients 1")
-            with ThreadPoolExecutor(len(clients)) as pool:
-                results = list(
-                    pool.map(
-                        lambda i: produce(
-                            clients[i], arn, records[i :: len(clients)], rate_per_s=rate, address_by_name=args.by_name
-                        ),
-                        range(len(clients)),
-                    )
-                )
-    except ProduceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    elapsed = time.monotonic() - started
-    sent = sum(r.records_sent for r in results)
-    summary = (
-        results[0].summary()
-        if len(results) == 1
-        else {
-            "records_sent": sent,
-            "calls": sum(r.calls for r in results),
-            "retries": sum(r.retries for r in results),
-        }
-    )
-    summary.update(
-        {
-            "stream_arn": arn,
-            "endpoint": endpoint,
-            "clients": len(clients),
-            "elapsed_s": round(elapsed, 3),
-            "records_per_s": round(sent / elapsed, 1),
-        }
-    )
-    print(json.dumps(summary, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

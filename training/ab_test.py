@@ -150,7 +150,7 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     from flink_jobs.config import load_config
-    from local_runs.demo import floors_in_table
+    from serving.floor_reader import floors_in_table
     from udfs.aws import aws_client
 
     parser = argparse.ArgumentParser(prog="python -m training.ab_test", description=__doc__.split("\n")[0])

@@ -25,7 +25,7 @@ def lake_baseline(lake_uri: str, since: datetime | None = None, until: datetime 
     """The baseline of the raw events in [since, until) (all of them by default)."""
     raw = lake.read(lake_uri, "raw")
     if raw.empty:
-        raise ValueError(f"no raw events under {lake.local_path(lake_uri, 'raw')}: nothing to build a baseline from")
+        raise ValueError(f"no raw events under {lake.path(lake_uri, 'raw')}: nothing to build a baseline from")
     times = pd.to_datetime(raw["event_time"])
     keep = pd.Series(True, index=raw.index)
     if since is not None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -32,8 +31,8 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 
+from training import lake
 from udfs import drift, model_store, rules
 from udfs.model_features import FEATURES, WINDOW_COLUMNS, model_inputs
 
@@ -67,34 +66,9 @@ def progress(message: str) -> None:
 # --------------------------------------------------------------------------- reading the lake
 
 
-def _filesystem(lake_uri: str) -> tuple[pafs.FileSystem, str]:
-    """pyarrow's filesystem and base path for a file:// or s3:// (s3a://) lake."""
-    parsed = urlparse(lake_uri)
-    if parsed.scheme == "file":
-        return pafs.LocalFileSystem(), parsed.path.rstrip("/")
-    if parsed.scheme in ("s3", "s3a"):
-        endpoint = os.environ.get(model_store.S3_ENDPOINT_ENV)
-        options: dict[str, str] = {"region": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")}
-        if endpoint:
-            endpoint_url = urlparse(endpoint)
-            options |= {"endpoint_override": endpoint_url.netloc, "scheme": endpoint_url.scheme}
-        return pafs.S3FileSystem(**options), f"{parsed.netloc}{parsed.path}".rstrip("/")
-    raise TrainingError(f"unsupported lake URI {lake_uri!r} (expected file:// or s3://)")
-
-
-def read_lake(lake_uri: str, prefix: str, columns: list[str], where: ds.Expression | None = None) -> pd.DataFrame:
-    """Committed Parquet rows under a lake prefix (hidden in-progress files are skipped)."""
-    fs, base = _filesystem(lake_uri)
-    path = f"{base}/{prefix}"
-    if fs.get_file_info(path).type == pafs.FileType.NotFound:
-        return pd.DataFrame(columns=columns)
-    dataset = ds.dataset(path, filesystem=fs, format="parquet", partitioning="hive")
-    return dataset.to_table(columns=columns, filter=where).to_pandas()
-
-
 def read_features(lake_uri: str) -> pd.DataFrame:
     cols = list(dict.fromkeys([*WINDOW_COLUMNS, "sum_cpm_eur"]))
-    frame = read_lake(lake_uri, FEATURES_PREFIX, cols)
+    frame = lake.read(lake_uri, FEATURES_PREFIX, cols)
     for c in ("window_start", "window_end"):
         frame[c] = pd.to_datetime(frame[c])
     return frame
@@ -252,7 +226,7 @@ def label_noise_rmse(lake_uri: str, held_out: pd.DataFrame) -> float | None:
     start, end = held_out["label_window_start"].min(), held_out["label_window_start"].max() + pd.Timedelta("1h")
     where = (ds.field("event_time") >= start.to_pydatetime()) & (ds.field("event_time") < end.to_pydatetime())
     fields = sorted({f for names in rules.SEGMENT_KEY_FIELDS.values() for f in names})
-    raw = read_lake(lake_uri, RAW_PREFIX, [*fields, "impression_id", "event_time", "filled", "cpm_eur"], where)
+    raw = lake.read(lake_uri, RAW_PREFIX, [*fields, "impression_id", "event_time", "filled", "cpm_eur"], where)
     raw = raw[raw["filled"]].drop_duplicates("impression_id")
     if raw.empty:
         return None
@@ -273,7 +247,7 @@ def label_noise_rmse(lake_uri: str, held_out: pd.DataFrame) -> float | None:
 def training_baseline(lake_uri: str, start: pd.Timestamp, end: pd.Timestamp) -> drift.Baseline:
     """Drift bins of the raw events of the training window [start, end)."""
     where = (ds.field("event_time") >= start.to_pydatetime()) & (ds.field("event_time") < end.to_pydatetime())
-    raw = read_lake(lake_uri, RAW_PREFIX, list(drift.DRIFT_FEATURES), where)
+    raw = lake.read(lake_uri, RAW_PREFIX, list(drift.DRIFT_FEATURES), where)
     if raw.empty:
         raise TrainingError(f"no raw events in {lake_uri}/{RAW_PREFIX} between {start} and {end} "
                             "for the drift baseline")
@@ -297,7 +271,7 @@ def version_files(trained: TrainedModel, baseline: drift.Baseline) -> dict[str, 
 
 def backfill_if_empty(lake_uri: str, days: float, rate: float) -> None:
     """On a fresh machine: simulated history (simulator.market) for a local lake with none."""
-    if not read_lake(lake_uri, FEATURES_PREFIX, ["window_start"]).empty:
+    if not lake.read(lake_uri, FEATURES_PREFIX, ["window_start"]).empty:
         return
     from simulator.market import Market, backfill
 
@@ -360,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.backfill_if_empty > 0:
             backfill_if_empty(args.lake, args.backfill_if_empty, args.backfill_rate)
         trained = run_training(args.lake, args.eval_days, args.version)
-    except (TrainingError, model_store.ModelStoreError) as err:
+    except (TrainingError, lake.LakeError, model_store.ModelStoreError) as err:
         print(f"training failed: {err}", file=sys.stderr)
         return 2
     print(format_metrics(trained.summary["metrics"]))

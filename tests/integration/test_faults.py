@@ -16,8 +16,8 @@ import pytest
 
 from flink_jobs.config import AppConfig
 from local_kinesis import standins
-from local_runs.demo import floors_in_table
 from local_runs.runner import RunningJob
+from serving.floor_reader import floors_in_table
 from tests.support.e2e_scenario import assert_outputs_match_oracle, wait_for
 from tests.support.fault_proxy import FaultProxy
 from tests.support.fault_scenario import LoggedProducer, raw_matches_log, run_with_fault, sleep_until

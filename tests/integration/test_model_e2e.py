@@ -24,8 +24,8 @@ import pytest
 
 from flink_jobs.config import AppConfig, ModelConfig
 from flink_jobs.pipeline import kinesis_source_options
-from local_runs.demo import floors_in_table
 from local_runs.runner import RunningJob, start_job
+from serving.floor_reader import floors_in_table
 from tests.support.e2e_scenario import SEGMENTS, WINDOW, iso, send, wait_for
 from tests.support.model_helpers import write_challenger, write_corrupt_challenger
 from training import lake

@@ -21,8 +21,8 @@ import pytest
 
 from flink_jobs.config import AppConfig
 from flink_jobs.pipeline import PROVISIONAL_MODEL_VERSION, kinesis_source_options
-from local_runs.demo import floors_in_table
 from local_runs.runner import RunningJob, start_job
+from serving.floor_reader import floors_in_table
 from simulator.bad_records import bad_records
 from simulator.producer import produce
 from tests.support.online_records import assert_latest_online_records_match_parquet
