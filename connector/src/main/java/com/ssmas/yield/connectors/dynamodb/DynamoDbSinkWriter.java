@@ -248,7 +248,8 @@ public class DynamoDbSinkWriter extends AsyncSinkWriter<RowData, DynamoDbWriteRe
         return cause instanceof SdkClientException || cause instanceof java.io.IOException;
     }
 
-    private static WriteRequest toSdk(DynamoDbWriteRequest entry) {
+    /** The BatchWriteItem entry of a buffered request (package-private for tests). */
+    static WriteRequest toSdk(DynamoDbWriteRequest entry) {
         Map<String, AttributeValue> attributes = new HashMap<>(entry.size() * 2);
         for (int i = 0; i < entry.size(); i++) {
             attributes.put(entry.name(i), toAttribute(entry.kind(i), entry.value(i)));

@@ -1,6 +1,7 @@
 package com.ssmas.yield.connectors.dynamodb;
 
 import org.apache.flink.connector.base.sink.writer.AsyncSinkWriterStateSerializer;
+import org.apache.flink.connector.base.sink.writer.BufferedRequestState;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
@@ -11,7 +12,21 @@ import java.nio.charset.StandardCharsets;
 public class DynamoDbWriteRequestStateSerializer
         extends AsyncSinkWriterStateSerializer<DynamoDbWriteRequest> {
 
+    private static final int VERSION = 1;
     private static final int ENTRY_VERSION = 1;
+
+    /**
+     * The base class reads any version it is given; state written by a future layout must fail
+     * the restore with a clear message instead of being misread.
+     */
+    @Override
+    public BufferedRequestState<DynamoDbWriteRequest> deserialize(int version, byte[] serialized)
+            throws IOException {
+        if (version != VERSION) {
+            throw new IOException("Unknown DynamoDB sink writer state version " + version);
+        }
+        return super.deserialize(version, serialized);
+    }
 
     @Override
     protected void serializeRequestToStream(DynamoDbWriteRequest request, DataOutputStream out)
@@ -50,7 +65,7 @@ public class DynamoDbWriteRequestStateSerializer
 
     @Override
     public int getVersion() {
-        return 1;
+        return VERSION;
     }
 
     private static void writeString(DataOutputStream out, String s) throws IOException {

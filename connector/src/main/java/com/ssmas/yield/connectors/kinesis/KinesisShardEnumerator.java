@@ -11,10 +11,7 @@ import org.apache.flink.api.connector.source.SplitsAssignment;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import software.amazon.awssdk.services.kinesis.KinesisClient;
 import software.amazon.awssdk.services.kinesis.model.AccessDeniedException;
-import software.amazon.awssdk.services.kinesis.model.ListShardsRequest;
-import software.amazon.awssdk.services.kinesis.model.ListShardsResponse;
 import software.amazon.awssdk.services.kinesis.model.ResourceNotFoundException;
 import software.amazon.awssdk.services.kinesis.model.Shard;
 
@@ -26,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * Discovers shards with ListShards (StreamARN, paginated; no ShardFilter so that emulators that
@@ -42,14 +40,31 @@ public class KinesisShardEnumerator
     private final Map<String, ShardEntry> shards;
     private boolean initialDiscoveryDone;
     private final long startTimeMillis = System.currentTimeMillis();
-    private KinesisClient client;
+    private final Supplier<KinesisShardProxy> kinesisFactory;
+    private KinesisShardProxy kinesis;
 
     public KinesisShardEnumerator(
             SplitEnumeratorContext<KinesisShardSplit> context,
             KinesisSourceSettings settings,
             KinesisEnumeratorState restored) {
+        this(
+                context,
+                settings,
+                restored,
+                () ->
+                        new KinesisClientShardProxy(
+                                settings.getStreamArn(), settings.getAws().createKinesisClient(2)));
+    }
+
+    /** {@code kinesisFactory} is called once, in {@link #start()} (on the JobManager). */
+    KinesisShardEnumerator(
+            SplitEnumeratorContext<KinesisShardSplit> context,
+            KinesisSourceSettings settings,
+            KinesisEnumeratorState restored,
+            Supplier<KinesisShardProxy> kinesisFactory) {
         this.context = context;
         this.settings = settings;
+        this.kinesisFactory = kinesisFactory;
         this.shards = new LinkedHashMap<>();
         if (restored != null) {
             shards.putAll(restored.getShards());
@@ -60,27 +75,9 @@ public class KinesisShardEnumerator
 
     @Override
     public void start() {
-        client = settings.getAws().createKinesisClient(2);
+        kinesis = kinesisFactory.get();
         context.callAsync(
-                this::listShards, this::onShardsListed, 0L, settings.getDiscoveryIntervalMs());
-    }
-
-    private List<Shard> listShards() {
-        List<Shard> all = new ArrayList<>();
-        String nextToken = null;
-        do {
-            ListShardsRequest.Builder request = ListShardsRequest.builder();
-            if (nextToken == null) {
-                request.streamARN(settings.getStreamArn());
-            } else {
-                // with NextToken the stream must not be named again (API rule)
-                request.nextToken(nextToken);
-            }
-            ListShardsResponse response = client.listShards(request.build());
-            all.addAll(response.shards());
-            nextToken = response.nextToken();
-        } while (nextToken != null);
-        return all;
+                kinesis::listShards, this::onShardsListed, 0L, settings.getDiscoveryIntervalMs());
     }
 
     private void onShardsListed(List<Shard> listed, Throwable error) {
@@ -234,8 +231,8 @@ public class KinesisShardEnumerator
 
     @Override
     public void close() throws IOException {
-        if (client != null) {
-            client.close();
+        if (kinesis != null) {
+            kinesis.close();
         }
     }
 }

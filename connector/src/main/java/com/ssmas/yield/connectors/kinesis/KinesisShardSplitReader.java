@@ -13,21 +13,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import software.amazon.awssdk.core.exception.SdkClientException;
-import software.amazon.awssdk.services.kinesis.KinesisClient;
 import software.amazon.awssdk.services.kinesis.model.ExpiredIteratorException;
-import software.amazon.awssdk.services.kinesis.model.GetRecordsRequest;
 import software.amazon.awssdk.services.kinesis.model.GetRecordsResponse;
-import software.amazon.awssdk.services.kinesis.model.GetShardIteratorRequest;
 import software.amazon.awssdk.services.kinesis.model.KinesisException;
 import software.amazon.awssdk.services.kinesis.model.KmsThrottlingException;
 import software.amazon.awssdk.services.kinesis.model.LimitExceededException;
 import software.amazon.awssdk.services.kinesis.model.ProvisionedThroughputExceededException;
 import software.amazon.awssdk.services.kinesis.model.Record;
 import software.amazon.awssdk.services.kinesis.model.ResourceNotFoundException;
-import software.amazon.awssdk.services.kinesis.model.ShardIteratorType;
 
 import java.io.IOException;
-import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.HashSet;
@@ -40,7 +35,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * Polls the shards assigned to one reader, one GetRecords call per {@link #fetch()}, round-robin
  * over the shards that are due, so that every shard gets its turn. Handles shard end, expired
  * iterators (re-acquired after the last fetched sequence number) and throttling (per-shard
- * exponential backoff). Runs in the single fetcher thread of the source reader.
+ * exponential backoff). Runs in the single fetcher thread of the source reader. Talks to Kinesis
+ * through a {@link KinesisShardProxy}.
  */
 public class KinesisShardSplitReader implements SplitReader<Record, KinesisShardSplit> {
 
@@ -50,7 +46,7 @@ public class KinesisShardSplitReader implements SplitReader<Record, KinesisShard
     private static final long BASE_BACKOFF_MS = 200L;
 
     private final KinesisSourceSettings settings;
-    private final KinesisClient client;
+    private final KinesisShardProxy kinesis;
     private final MetricGroup metricGroup;
     private final Counter getRecordsCalls;
     private final Counter recordsFetched;
@@ -83,8 +79,17 @@ public class KinesisShardSplitReader implements SplitReader<Record, KinesisShard
     }
 
     public KinesisShardSplitReader(KinesisSourceSettings settings, MetricGroup readerMetrics) {
+        this(
+                settings,
+                new KinesisClientShardProxy(
+                        settings.getStreamArn(), settings.getAws().createKinesisClient(4)),
+                readerMetrics);
+    }
+
+    KinesisShardSplitReader(
+            KinesisSourceSettings settings, KinesisShardProxy kinesis, MetricGroup readerMetrics) {
         this.settings = settings;
-        this.client = settings.getAws().createKinesisClient(4);
+        this.kinesis = kinesis;
         this.metricGroup = readerMetrics.addGroup("kinesis");
         this.getRecordsCalls = metricGroup.counter("getRecordsCalls");
         this.recordsFetched = metricGroup.counter("recordsFetched");
@@ -128,12 +133,7 @@ public class KinesisShardSplitReader implements SplitReader<Record, KinesisShard
             }
             getRecordsCalls.inc();
             GetRecordsResponse response =
-                    client.getRecords(
-                            GetRecordsRequest.builder()
-                                    .streamARN(settings.getStreamArn())
-                                    .shardIterator(c.iterator)
-                                    .limit(settings.getMaxRecordsPerFetch())
-                                    .build());
+                    kinesis.getRecords(c.iterator, settings.getMaxRecordsPerFetch());
             c.failures = 0;
             if (response.millisBehindLatest() != null) {
                 c.millisBehindLatest = response.millisBehindLatest();
@@ -186,32 +186,13 @@ public class KinesisShardSplitReader implements SplitReader<Record, KinesisShard
     }
 
     private String acquireIterator(ShardCursor c) {
-        GetShardIteratorRequest.Builder request =
-                GetShardIteratorRequest.builder()
-                        .streamARN(settings.getStreamArn())
-                        .shardId(c.split.getShardId());
-        StartingPosition pos = c.split.getStartingPosition();
-        if (c.lastFetchedSequenceNumber != null) {
-            request.shardIteratorType(ShardIteratorType.AFTER_SEQUENCE_NUMBER)
-                    .startingSequenceNumber(c.lastFetchedSequenceNumber);
-        } else {
-            switch (pos.getType()) {
-                case TRIM_HORIZON:
-                    request.shardIteratorType(ShardIteratorType.TRIM_HORIZON);
-                    break;
-                case LATEST:
-                    request.shardIteratorType(ShardIteratorType.LATEST);
-                    break;
-                case AT_TIMESTAMP:
-                    request.shardIteratorType(ShardIteratorType.AT_TIMESTAMP)
-                            .timestamp(Instant.ofEpochMilli(pos.getTimestampMillis()));
-                    break;
-                default:
-                    throw new IllegalStateException("Unexpected start " + pos);
-            }
-        }
+        // once anything was fetched, resume right after it (also after an expired iterator)
+        StartingPosition from =
+                c.lastFetchedSequenceNumber != null
+                        ? StartingPosition.afterSequenceNumber(c.lastFetchedSequenceNumber)
+                        : c.split.getStartingPosition();
         try {
-            return client.getShardIterator(request.build()).shardIterator();
+            return kinesis.getShardIterator(c.split.getShardId(), from);
         } catch (ResourceNotFoundException e) {
             LOG.warn(
                     "Shard {} no longer exists (expired past retention?); treating it as finished.",
@@ -299,7 +280,7 @@ public class KinesisShardSplitReader implements SplitReader<Record, KinesisShard
 
     @Override
     public void close() {
-        client.close();
+        kinesis.close();
     }
 
     /** For tests: shards currently polled. */

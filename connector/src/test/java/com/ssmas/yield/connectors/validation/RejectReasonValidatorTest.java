@@ -1,0 +1,132 @@
+package com.ssmas.yield.connectors.validation;
+
+import static com.ssmas.yield.connectors.validation.AuctionEvents.validEventJson;
+import static com.ssmas.yield.connectors.validation.AuctionEvents.validEventWith;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Why an auction record is rejected, with the reason strings the job writes to raw_errors and
+ * counts per reason: NOT_JSON, NOT_AN_OBJECT, OVERSIZED, and per property in schema order
+ * MISSING_FIELD:, WRONG_TYPE:, OUT_OF_RANGE:, UNKNOWN_VALUE:, BAD_EVENT_TIME.
+ */
+class RejectReasonValidatorTest {
+
+    private static RejectReasonValidator validator;
+
+    @BeforeAll
+    static void loadTheBundledSchema() {
+        validator = new RejectReasonValidator(EventSchema.fromClasspath());
+    }
+
+    private static String reasonFor(String payload) {
+        return validator.rejectReason(payload);
+    }
+
+    @Test
+    void aValidEventHasNoReason() {
+        assertNull(reasonFor(validEventJson()));
+        assertNull(reasonFor(validEventWith(e -> {
+            e.put("filled", false);
+            e.putNull("cpm_eur");
+            e.put("bid_count", 0);
+            e.remove("top_bid_eur");
+            e.remove("second_bid_eur");
+        })), "an unfilled auction without bids needs no prices");
+        assertNull(reasonFor(validEventWith(e -> e.put("unknown_extra", "ignored"))));
+    }
+
+    @Test
+    void whatIsNotOneJsonObjectIsRejectedFirst() {
+        assertEquals("NOT_JSON", reasonFor("not json {"));
+        assertEquals("NOT_JSON", reasonFor("{\"impression_id\": \"imp-1\""));
+        assertEquals("NOT_JSON", reasonFor(""));
+        assertEquals("NOT_JSON", reasonFor(null));
+        assertEquals("NOT_AN_OBJECT", reasonFor("[1, 2]"));
+        assertEquals("NOT_AN_OBJECT", reasonFor("\"an auction\""));
+        assertEquals("OVERSIZED", reasonFor(validEventWith(e -> e.put("domain", "x".repeat(9000)))));
+    }
+
+    @Test
+    void aMissingOrNullRequiredFieldIsNamed() {
+        assertEquals("MISSING_FIELD:country", reasonFor(validEventWith(e -> e.remove("country"))));
+        assertEquals("MISSING_FIELD:country", reasonFor(validEventWith(e -> e.putNull("country"))));
+        assertEquals("MISSING_FIELD:cpm_eur", reasonFor(validEventWith(e -> e.remove("cpm_eur"))),
+                "cpm_eur is required when the auction was filled");
+    }
+
+    @Test
+    void aValueOfTheWrongJsonTypeIsNamed() {
+        assertEquals("WRONG_TYPE:bid_count", reasonFor(validEventWith(e -> e.put("bid_count", "3"))));
+        assertEquals("WRONG_TYPE:bid_count", reasonFor(validEventWith(e -> e.put("bid_count", 2.5))));
+        assertEquals("WRONG_TYPE:filled", reasonFor(validEventWith(e -> e.put("filled", "true"))));
+        assertEquals("WRONG_TYPE:floor_price_eur", reasonFor(validEventWith(e -> e.putArray("floor_price_eur"))));
+        assertEquals("WRONG_TYPE:country", reasonFor(validEventWith(e -> e.put("country", 49))));
+    }
+
+    @Test
+    void aWholeNumberWrittenWithAnExponentIsAnInteger() {
+        // Flink's JSON functions print 1.5e1 as 15: the SQL specification accepts it
+        assertNull(reasonFor(validEventJson().replace("\"bid_count\":3", "\"bid_count\":1.5e1")));
+    }
+
+    @Test
+    void aValueOutOfItsRangeIsNamed() {
+        assertEquals("OUT_OF_RANGE:user_engagement_score",
+                reasonFor(validEventWith(e -> e.put("user_engagement_score", 1.5))));
+        assertEquals("OUT_OF_RANGE:floor_price_eur", reasonFor(validEventWith(e -> e.put("floor_price_eur", -0.01))));
+        assertEquals("OUT_OF_RANGE:bid_count", reasonFor(validEventWith(e -> e.put("bid_count", -1))));
+        assertEquals("OUT_OF_RANGE:impression_id", reasonFor(validEventWith(e -> e.put("impression_id", ""))));
+        assertNull(reasonFor(validEventWith(e -> e.put("user_engagement_score", 1.0))), "the bounds are inclusive");
+    }
+
+    @Test
+    void aValueOutsideItsEnumOrPatternIsNamed() {
+        assertEquals("UNKNOWN_VALUE:device_category",
+                reasonFor(validEventWith(e -> e.put("device_category", "smartwatch"))));
+        assertEquals("UNKNOWN_VALUE:device_category",
+                reasonFor(validEventWith(e -> e.put("device_category", "Mobile"))), "enum values are exact");
+        assertEquals("UNKNOWN_VALUE:country", reasonFor(validEventWith(e -> e.put("country", "de"))));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "2026-02-30T00:00:00Z", // no 30 February
+        "2025-02-29T00:00:00Z", // not a leap year
+        "2026-11-25T24:00:00Z",
+        "2026-11-25T14:03:60Z",
+        "2026-13-01T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "2026-11-25 14:03:07Z",
+        "2026-11-25T14:03:07.1234Z",
+        "2026-11-25T14:03:07+01:00",
+        "2026-11-25T14:03:07Z\n"})
+    void anEventTimeThatIsNotARealUtcInstantIsRejected(String eventTime) {
+        assertEquals("BAD_EVENT_TIME", reasonFor(validEventWith(e -> e.put("event_time", eventTime))));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"2024-02-29T00:00:00Z", "2026-11-25T23:59:59.9Z", "2000-02-29T12:00:00.000Z"})
+    void aRealUtcInstantIsAccepted(String eventTime) {
+        assertNull(reasonFor(validEventWith(e -> e.put("event_time", eventTime))));
+    }
+
+    @Test
+    void theFirstFailingPropertyInSchemaOrderIsTheReason() {
+        assertEquals("MISSING_FIELD:country", reasonFor(validEventWith(e -> {
+            e.put("bid_count", "three"); // bid_count comes after country in the schema
+            e.remove("country");
+        })));
+    }
+
+    @Test
+    void theLastOfTwoDuplicateKeysCounts() {
+        assertEquals("UNKNOWN_VALUE:country",
+                reasonFor(validEventJson().replace("\"country\":\"DE\"", "\"country\":\"DE\",\"country\":\"de\"")));
+    }
+}
