@@ -9,7 +9,7 @@ JAVA_SRC   := $(shell find connector/src -type f 2>/dev/null)
 NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup venv jar npm run test test-all test-faults lint bench bench-feature-store standins-start \
+.PHONY: setup venv jar npm run test test-unit test-all test-faults lint bench bench-feature-store standins-start \
         standins-stop clean package train promote \
         cluster-start cluster-submit cluster-savepoint cluster-resume cluster-stop cluster-status monitoring
 
@@ -43,6 +43,10 @@ run: setup
 # Unit tests plus the end-to-end tests over the real stand-ins and the real job.
 test: setup lint
 	$(PY) -m pytest -m "not slow" $(ARGS)
+
+# The unit tests alone (no stand-ins, no Flink job): under a minute.
+test-unit: venv lint
+	$(PY) -m pytest tests/unit $(ARGS)
 
 # Everything, including long and heavy checks.
 test-all: setup lint

@@ -1,4 +1,4 @@
-"""The job on a local Flink standalone cluster (deploy/local_cluster.py): rescaled mid-stream
+"""The job on a local Flink standalone cluster (local_runs/cluster.py): rescaled mid-stream
 through savepoints, and a TaskManager killed mid-stream. Nothing lost, nothing counted twice.
 
 Traffic goes in phases whose event times follow one another, so nothing is late by
