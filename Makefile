@@ -10,7 +10,7 @@ NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
 .PHONY: setup venv jar npm run test test-unit test-all test-faults lint bench bench-feature-store standins-start \
-        standins-stop clean package train promote \
+        standins-stop clean package package-check train promote \
         cluster-start cluster-submit cluster-savepoint cluster-resume cluster-stop cluster-status monitoring
 
 setup: venv jar npm
@@ -77,9 +77,17 @@ standins-stop: venv
 clean:
 	rm -rf .local deploy/target connector/target
 
-# The MSF application zip (job sources + schemas + lib/<connector jar>): deploy/target/predictive-yield-msf.zip.
+# The MSF application zip (job sources + schemas + lib/<connector jar> + dep/, the workers' pip packages of
+# deploy/requirements-msf.txt for MSF's Python 3.12): deploy/target/predictive-yield-msf.zip. The wheels and
+# the installed dep/ are cached per machine (YIELD_BUILD_CACHE, default ~/.cache/predictive-yield): the first
+# build downloads ~45 MB, later ones work offline.
 package: jar venv
 	$(PY) -m deploy.package_msf
+
+# The zip's checks alone (also part of `make test`): its layout and pins, then the zip run by a Python 3.12
+# venv holding only apache-flink, as MSF runs it (~1 min; the first time on a machine ~1 min more).
+package-check: setup
+	$(PY) -m pytest tests/unit/test_deploy.py tests/integration/test_msf_zip.py $(ARGS)
 
 # A model version from the lake's feature history (models/production/challenger/<version>/),
 # with its held-out metrics. A local lake without history first gets 4 simulated days.

@@ -2,7 +2,8 @@
 every parameter set we send to an AWS API, checked against botocore's own service models.
 
 - cfn-lint (offline) on every template in deploy/cloudformation/.
-- The zip: layout, run options, and the entry point importing from the unpacked zip alone.
+- The zip: layout (dep/ included), run options, the entry point importing from the unpacked zip
+  alone, and the pins of dep/ (the xgboost that trains is the one that scores).
 - The templates are resolved with the parameter defaults and stand-in values for what only
   AWS knows (account, ARNs of created resources); the resolved requests are validated with
   botocore's ParamValidator against the input shapes of the APIs CloudFormation calls.
@@ -334,36 +335,107 @@ def test_local_properties_are_valid_for_the_api() -> None:
 # --------------------------------------------------------------------------- the zip
 
 
+def stand_in_dependencies(folder: Path) -> Path:
+    """A small dep/ folder shaped like pip's --target output (the real one is built and run in
+    tests/integration/test_msf_zip.py; here the layout rules need no download)."""
+    files = {
+        "boto3/__init__.py": "__version__ = '0'\n",
+        "boto3-1.44.8.dist-info/WHEEL": "Tag: py3-none-any\n",
+        "xgboost/lib/libxgboost.so": "not really a library",
+        "bin/jp.py": "#!/some/machine/python\n",  # a console script: left out of the zip
+        "boto3/__pycache__/__init__.cpython-311.pyc": "",  # compiled for this machine: left out
+    }
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "xgboost/lib/libxgboost.so").chmod(0o755)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def msf_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The zip as `make package` builds it, with a stand-in jar (the layout does not depend on
-    the jar's contents, and the test then needs no Maven build)."""
+    """The zip as `make package` builds it, with a stand-in jar and dep/ (the layout does not depend
+    on their contents, and the test then needs neither a Maven build nor PyPI)."""
     work = tmp_path_factory.mktemp("package")
     jar = work / "yield-connectors-1.0.0.jar"
     with zipfile.ZipFile(jar, "w") as fake:
         fake.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
-    return package_msf.build(work / "predictive-yield-msf.zip", jar=jar)
+    dependencies = stand_in_dependencies(work / "dep")
+    return package_msf.build(work / "predictive-yield-msf.zip", jar=jar, dependencies=dependencies)
 
 
 def test_zip_layout(msf_zip: Path) -> None:
     with zipfile.ZipFile(msf_zip) as archive:
         names = set(archive.namelist())
     options = package_msf.run_options()
-    assert options == {"python": "main.py", "jarfile": "lib/yield-connectors-1.0.0.jar"}
+    assert options == {"python": "main.py", "jarfile": "lib/yield-connectors-1.0.0.jar", "pyFiles": "dep/"}
     assert {options["python"], options["jarfile"], "flink_jobs/__init__.py", "flink_jobs/pipeline.py",
             "flink_jobs/config.py", "udfs/__init__.py", "udfs/rules.py",
             "schemas/auction_event.schema.json"} <= names
     # Every SQL file the job renders at runtime is there.
     assert {f"schemas/sql/{p.name}" for p in (ROOT / "schemas" / "sql").glob("*.sql")} <= names
-    assert {n.split("/", 1)[0] for n in names} == {"main.py", "flink_jobs", "udfs", "schemas", "lib"}
+    assert {n.split("/", 1)[0] for n in names} == {"main.py", "flink_jobs", "udfs", "schemas", "lib", "dep"}
     with zipfile.ZipFile(msf_zip) as archive:
         assert archive.read("main.py") == (ROOT / "flink_jobs" / "main.py").read_bytes()
     assert "flink_jobs/application_properties.json" not in names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
 
 
+def test_zip_carries_dep_under_the_pyfiles_folder(msf_zip: Path) -> None:
+    with zipfile.ZipFile(msf_zip) as archive:
+        dep = {info.filename: info.external_attr >> 16
+               for info in archive.infolist() if info.filename.startswith("dep/")}
+    # pyFiles names the folder; console scripts and bytecode of this machine stay out.
+    assert set(dep) == {"dep/boto3/__init__.py", "dep/boto3-1.44.8.dist-info/WHEEL", "dep/xgboost/lib/libxgboost.so"}
+    assert dep["dep/xgboost/lib/libxgboost.so"] == 0o755 and dep["dep/boto3/__init__.py"] == 0o644
+
+
+def requirement_pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, _, version = line.split("#", 1)[0].strip().partition("==")
+        if version:
+            pins[package_msf.normalized(name.split("[", 1)[0])] = version
+    return pins
+
+
+def test_local_training_pins_the_xgboost_the_zip_ships() -> None:
+    """A model saved by one XGBoost is only sure to load in the same version: train as MSF scores."""
+    local = requirement_pins(ROOT / "requirements.txt")
+    shipped = package_msf.pinned_dependencies()
+    assert shipped["xgboost-cpu"] == local["xgboost-cpu"], (
+        f"requirements.txt pins xgboost-cpu=={local['xgboost-cpu']}, deploy/requirements-msf.txt ships "
+        f"{shipped['xgboost-cpu']}: keep them equal")
+    # boto3 too: the client the tests run against is the one the workers get.
+    assert shipped["boto3"] == local["boto3"]
+
+
+def test_dep_requirements_are_pinned_and_leave_the_runtime_packages_out(tmp_path: Path) -> None:
+    pins = package_msf.pinned_dependencies()
+    assert {"boto3", "xgboost-cpu", "scipy"} <= set(pins)
+    assert not (set(pins) & (package_msf.RUNTIME_PACKAGES | {"apache-flink"}))
+    for bad in ("boto3>=1.40\n", "numpy==2.1.3\n"):
+        path = tmp_path / "requirements.txt"
+        path.write_text(bad, encoding="utf-8")
+        with pytest.raises(SystemExit):
+            package_msf.pinned_dependencies(path)
+
+
+def test_dep_is_installed_for_the_msf_platform_from_the_wheel_folder(tmp_path: Path) -> None:
+    install = package_msf.pip_install_command(Path("req.txt"), tmp_path / "wheels", tmp_path / "dep")
+    download = package_msf.pip_download_command(Path("req.txt"), tmp_path / "wheels")
+    platform = ["--platform", "manylinux2014_x86_64", "--python-version", "3.12", "--implementation", "cp",
+                "--abi", "cp312", "--only-binary=:all:"]
+    for command in (install, download):
+        assert " ".join(platform) in " ".join(command) and "--no-deps" in command
+    # The install step never reaches an index: a second build works offline.
+    assert {"--no-index", "--no-compile"} <= set(install)
+    assert install[install.index("--find-links") + 1] == str(tmp_path / "wheels")
+
+
 def test_zip_is_reproducible(msf_zip: Path, tmp_path: Path) -> None:
-    again = package_msf.build(tmp_path / "again.zip", jar=msf_zip.parent / "yield-connectors-1.0.0.jar")
+    again = package_msf.build(tmp_path / "again.zip", jar=msf_zip.parent / "yield-connectors-1.0.0.jar",
+                              dependencies=msf_zip.parent / "dep")
     assert again.read_bytes() == msf_zip.read_bytes()
 
 
