@@ -155,12 +155,24 @@ public final class AwsClientFactory implements Serializable {
         return provider;
     }
 
-    /** Standard SDK retries (throttling, 5xx, network) under one bounded call timeout. */
-    private static ClientOverrideConfiguration clientOverrides() {
-        return ClientOverrideConfiguration.builder()
-                .retryStrategy(RetryMode.STANDARD)
-                .apiCallTimeout(Duration.ofSeconds(120))
-                .build();
+    /** The DynamoDB sink's call timeout (its writes are retried by the sink itself). */
+    private static final Duration DEFAULT_API_CALL_TIMEOUT = Duration.ofSeconds(120);
+
+    /**
+     * Standard SDK retries (throttling, 5xx, network) under one bounded call timeout and, when
+     * given, a timeout per HTTP attempt (a hung connection is abandoned and retried instead of
+     * waiting for the socket timeout).
+     */
+    private static ClientOverrideConfiguration clientOverrides(
+            Duration apiCallTimeout, Duration apiCallAttemptTimeout) {
+        ClientOverrideConfiguration.Builder overrides =
+                ClientOverrideConfiguration.builder()
+                        .retryStrategy(RetryMode.STANDARD)
+                        .apiCallTimeout(apiCallTimeout);
+        if (apiCallAttemptTimeout != null) {
+            overrides.apiCallAttemptTimeout(apiCallAttemptTimeout);
+        }
+        return overrides.build();
     }
 
     private AttributeMap httpDefaults() {
@@ -185,8 +197,13 @@ public final class AwsClientFactory implements Serializable {
         }
     }
 
-    /** A synchronous Kinesis client (Apache HTTP client, connection pool of {@code maxConnections}). */
-    public KinesisClient createKinesisClient(int maxConnections) {
+    /**
+     * A synchronous Kinesis client (Apache HTTP client, connection pool of {@code
+     * maxConnections}) whose calls give up after {@code apiCallTimeout} (SDK retries included)
+     * and whose single HTTP attempts give up after {@code apiCallAttemptTimeout}.
+     */
+    public KinesisClient createKinesisClient(
+            int maxConnections, Duration apiCallTimeout, Duration apiCallAttemptTimeout) {
         maybeDisableCbor(endpoint);
         SdkHttpClient http =
                 ApacheHttpClient.builder()
@@ -194,7 +211,9 @@ public final class AwsClientFactory implements Serializable {
                         .connectionTimeout(Duration.ofSeconds(10))
                         .socketTimeout(Duration.ofSeconds(60))
                         .buildWithDefaults(httpDefaults());
-        return configured(KinesisClient.builder().httpClient(http));
+        return configured(
+                KinesisClient.builder().httpClient(http),
+                clientOverrides(apiCallTimeout, apiCallAttemptTimeout));
     }
 
     /** An asynchronous DynamoDB client (Netty, at most {@code maxConcurrency} open requests). */
@@ -205,14 +224,17 @@ public final class AwsClientFactory implements Serializable {
                         .connectionTimeout(Duration.ofSeconds(10))
                         .readTimeout(Duration.ofSeconds(60))
                         .buildWithDefaults(httpDefaults());
-        return configured(DynamoDbAsyncClient.builder().httpClient(http));
+        return configured(
+                DynamoDbAsyncClient.builder().httpClient(http),
+                clientOverrides(DEFAULT_API_CALL_TIMEOUT, null));
     }
 
     /** What every client shares: region, checked credentials, retries, endpoint override. */
-    private <B extends AwsClientBuilder<B, C>, C> C configured(B builder) {
+    private <B extends AwsClientBuilder<B, C>, C> C configured(
+            B builder, ClientOverrideConfiguration overrides) {
         builder.region(Region.of(region))
                 .credentialsProvider(checkedCredentialsProvider())
-                .overrideConfiguration(clientOverrides());
+                .overrideConfiguration(overrides);
         if (endpoint != null) {
             builder.endpointOverride(URI.create(endpoint));
         }

@@ -51,13 +51,64 @@ public final class KinesisConnectorOptions {
                     .defaultValue(Duration.ofSeconds(10))
                     .withDescription("How often ListShards runs to discover new shards.");
 
+    public static final ConfigOption<Duration> SHARD_GET_RECORDS_INTERVAL =
+            ConfigOptions.key("source.shard.get-records.interval")
+                    .durationType()
+                    .defaultValue(Duration.ofMillis(200))
+                    .withDescription(
+                            "Wait before polling a shard again after a GetRecords call that "
+                                    + "returned records: the fast cadence while there is data. "
+                                    + "At least 200 ms (Kinesis allows 5 GetRecords calls per "
+                                    + "second per shard, shared by all consumers).");
+
     public static final ConfigOption<Duration> EMPTY_RECORDS_FETCH_INTERVAL =
             ConfigOptions.key("source.reader.empty-records-fetch-interval")
                     .durationType()
                     .defaultValue(Duration.ofMillis(200))
                     .withDescription(
                             "Wait before polling a shard again after a GetRecords call that "
-                                    + "returned no records (or reached the tip of the shard).");
+                                    + "returned no records while the shard still has records "
+                                    + "behind the iterator (millisBehindLatest > 0). At least "
+                                    + "source.shard.get-records.interval.");
+
+    public static final ConfigOption<Duration> CAUGHT_UP_FETCH_INTERVAL =
+            ConfigOptions.key("source.reader.caught-up-fetch-interval")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(1))
+                    .withDescription(
+                            "Wait before polling a shard again after a GetRecords call that "
+                                    + "returned no records and millisBehindLatest = 0 (the "
+                                    + "reader is at the tip of the shard): the idle cadence. "
+                                    + "The default keeps a caught-up job at 1 GetRecords call "
+                                    + "per second per shard; records coming back return the "
+                                    + "shard to source.shard.get-records.interval.");
+
+    public static final ConfigOption<Integer> READER_MAX_CONCURRENT_FETCHES =
+            ConfigOptions.key("source.reader.max-concurrent-fetches")
+                    .intType()
+                    .defaultValue(8)
+                    .withDescription(
+                            "Kinesis calls (GetShardIterator + GetRecords) one reader runs at "
+                                    + "the same time, each for a different shard, so that a slow "
+                                    + "or hung call holds up only its own shard. Also bounds the "
+                                    + "GetRecords responses a reader holds in memory.");
+
+    public static final ConfigOption<Duration> API_CALL_TIMEOUT =
+            ConfigOptions.key("source.api-call.timeout")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(30))
+                    .withDescription(
+                            "Time limit of one Kinesis call of the source (ListShards page, "
+                                    + "GetShardIterator, GetRecords) including the AWS SDK's "
+                                    + "retries; past it the shard backs off and is retried.");
+
+    public static final ConfigOption<Duration> API_CALL_ATTEMPT_TIMEOUT =
+            ConfigOptions.key("source.api-call.attempt-timeout")
+                    .durationType()
+                    .defaultValue(Duration.ofSeconds(10))
+                    .withDescription(
+                            "Time limit of one HTTP attempt of a Kinesis call; the AWS SDK "
+                                    + "retries a timed-out attempt within source.api-call.timeout.");
 
     public static final ConfigOption<Integer> SHARD_GET_RECORDS_MAX =
             ConfigOptions.key("source.shard.get-records.max-record-count")

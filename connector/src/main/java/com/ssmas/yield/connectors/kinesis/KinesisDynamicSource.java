@@ -84,6 +84,11 @@ public class KinesisDynamicSource implements ScanTableSource, SupportsWatermarkP
         return copy;
     }
 
+    /** For tests: what the options were read into. */
+    KinesisSourceSettings settings() {
+        return settings;
+    }
+
     @Override
     public String asSummaryString() {
         return "Kinesis(" + settings.getStreamArn() + ")";

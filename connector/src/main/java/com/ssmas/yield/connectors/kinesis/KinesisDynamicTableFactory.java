@@ -16,6 +16,7 @@ import org.apache.flink.table.factories.DynamicTableSourceFactory;
 import org.apache.flink.table.factories.FactoryUtil;
 
 import java.math.BigDecimal;
+import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
@@ -54,6 +55,11 @@ public class KinesisDynamicTableFactory implements DynamicTableSourceFactory {
         options.add(KinesisConnectorOptions.SHARD_DISCOVERY_INTERVAL);
         options.add(KinesisConnectorOptions.EMPTY_RECORDS_FETCH_INTERVAL);
         options.add(KinesisConnectorOptions.SHARD_GET_RECORDS_MAX);
+        options.add(KinesisConnectorOptions.SHARD_GET_RECORDS_INTERVAL);
+        options.add(KinesisConnectorOptions.CAUGHT_UP_FETCH_INTERVAL);
+        options.add(KinesisConnectorOptions.READER_MAX_CONCURRENT_FETCHES);
+        options.add(KinesisConnectorOptions.API_CALL_TIMEOUT);
+        options.add(KinesisConnectorOptions.API_CALL_ATTEMPT_TIMEOUT);
         return options;
     }
 
@@ -98,6 +104,40 @@ public class KinesisDynamicTableFactory implements DynamicTableSourceFactory {
                     "Option 'source.shard.discovery.interval' must be at least 1 s "
                             + "(ListShards is limited to 100 calls per second per account).");
         }
+        Duration getRecordsInterval =
+                options.get(KinesisConnectorOptions.SHARD_GET_RECORDS_INTERVAL);
+        if (getRecordsInterval.toMillis() < KinesisSourceSettings.MIN_GET_RECORDS_INTERVAL_MS) {
+            throw new ValidationException(
+                    "Option 'source.shard.get-records.interval' must be at least 200 ms "
+                            + "(Kinesis allows 5 GetRecords calls per second per shard), got "
+                            + getRecordsInterval.toMillis()
+                            + " ms.");
+        }
+        Duration caughtUpInterval = options.get(KinesisConnectorOptions.CAUGHT_UP_FETCH_INTERVAL);
+        if (caughtUpInterval.compareTo(getRecordsInterval) < 0) {
+            throw new ValidationException(
+                    "Option 'source.reader.caught-up-fetch-interval' must not be shorter than "
+                            + "'source.shard.get-records.interval'.");
+        }
+        int maxConcurrentFetches =
+                options.get(KinesisConnectorOptions.READER_MAX_CONCURRENT_FETCHES);
+        if (maxConcurrentFetches < 1 || maxConcurrentFetches > 100) {
+            throw new ValidationException(
+                    "Option 'source.reader.max-concurrent-fetches' must be in 1..100, got "
+                            + maxConcurrentFetches);
+        }
+        Duration apiCallTimeout = options.get(KinesisConnectorOptions.API_CALL_TIMEOUT);
+        Duration attemptTimeout = options.get(KinesisConnectorOptions.API_CALL_ATTEMPT_TIMEOUT);
+        if (apiCallTimeout.toMillis() <= 0 || attemptTimeout.toMillis() <= 0) {
+            throw new ValidationException(
+                    "Options 'source.api-call.timeout' and 'source.api-call.attempt-timeout' "
+                            + "must be positive.");
+        }
+        if (attemptTimeout.compareTo(apiCallTimeout) > 0) {
+            throw new ValidationException(
+                    "Option 'source.api-call.attempt-timeout' must not exceed "
+                            + "'source.api-call.timeout'.");
+        }
         KinesisSourceSettings settings =
                 new KinesisSourceSettings(
                         arn,
@@ -105,8 +145,13 @@ public class KinesisDynamicTableFactory implements DynamicTableSourceFactory {
                         position,
                         timestamp,
                         options.get(KinesisConnectorOptions.SHARD_DISCOVERY_INTERVAL),
+                        getRecordsInterval,
                         options.get(KinesisConnectorOptions.EMPTY_RECORDS_FETCH_INTERVAL),
-                        maxRecords);
+                        caughtUpInterval,
+                        maxRecords,
+                        maxConcurrentFetches,
+                        apiCallTimeout,
+                        attemptTimeout);
         return new KinesisDynamicSource(
                 settings, format, context.getPhysicalRowDataType());
     }

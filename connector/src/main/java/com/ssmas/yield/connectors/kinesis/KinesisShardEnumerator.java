@@ -12,10 +12,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import software.amazon.awssdk.services.kinesis.model.AccessDeniedException;
+import software.amazon.awssdk.services.kinesis.model.HashKeyRange;
 import software.amazon.awssdk.services.kinesis.model.ResourceNotFoundException;
 import software.amazon.awssdk.services.kinesis.model.Shard;
 
 import java.io.IOException;
+import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -27,8 +29,9 @@ import java.util.function.Supplier;
 
 /**
  * Discovers shards with ListShards (StreamARN, paginated; no ShardFilter so that emulators that
- * ignore it behave the same), and assigns each shard to reader {@code hash(shardId) mod parallelism}
- * once all its parents are finished (or no longer listed, i.e. expired past retention).
+ * ignore it behave the same), and assigns each shard to the reader that owns the middle of its
+ * hash-key range ({@link HashKeyRangeAssignment}) once all its parents are finished (or no longer
+ * listed, i.e. expired past retention).
  */
 public class KinesisShardEnumerator
         implements SplitEnumerator<KinesisShardSplit, KinesisEnumeratorState> {
@@ -39,6 +42,12 @@ public class KinesisShardEnumerator
     private final KinesisSourceSettings settings;
     private final Map<String, ShardEntry> shards;
     private boolean initialDiscoveryDone;
+    /**
+     * Whether a ListShards round of this enumerator (not of the one that wrote the restored
+     * state) has succeeded: until then a restored shard without a hash-key range is not assigned,
+     * because the first round will most likely supply its range.
+     */
+    private boolean listedSinceStart;
     private final long startTimeMillis = System.currentTimeMillis();
     private final Supplier<KinesisShardProxy> kinesisFactory;
     private KinesisShardProxy kinesis;
@@ -53,7 +62,7 @@ public class KinesisShardEnumerator
                 restored,
                 () ->
                         new KinesisClientShardProxy(
-                                settings.getStreamArn(), settings.getAws().createKinesisClient(2)));
+                                settings.getStreamArn(), settings.createKinesisClient(2)));
     }
 
     /** {@code kinesisFactory} is called once, in {@link #start()} (on the JobManager). */
@@ -94,7 +103,13 @@ public class KinesisShardEnumerator
         boolean initial = !initialDiscoveryDone;
         for (Shard shard : listed) {
             listedIds.add(shard.shardId());
-            if (shards.containsKey(shard.shardId())) {
+            BigInteger[] range = hashKeyRange(shard);
+            ShardEntry known = shards.get(shard.shardId());
+            if (known != null) {
+                if (!known.hasHashKeyRange() && range != null) {
+                    // restored from a checkpoint written before ranges were kept
+                    shards.put(shard.shardId(), known.withHashKeyRange(range[0], range[1]));
+                }
                 continue;
             }
             List<String> parents = new ArrayList<>(2);
@@ -134,7 +149,11 @@ public class KinesisShardEnumerator
             KinesisShardSplit split =
                     new KinesisShardSplit(
                             settings.getStreamArn(), shard.shardId(), parents, start, false);
-            shards.put(shard.shardId(), new ShardEntry(split, status));
+            shards.put(
+                    shard.shardId(),
+                    range == null
+                            ? new ShardEntry(split, status)
+                            : new ShardEntry(split, status, range[0], range[1]));
             LOG.info("Discovered shard {} ({}, {})", shard.shardId(), status, start);
         }
         // forget finished shards that are no longer listed (expired past the retention period)
@@ -144,7 +163,24 @@ public class KinesisShardEnumerator
                                 e.getValue().getStatus() == ShardStatus.FINISHED
                                         && !listedIds.contains(e.getKey()));
         initialDiscoveryDone = true;
+        listedSinceStart = true;
         assignPendingSplits();
+    }
+
+    /** {start, end} of the shard's hash keys, or null when ListShards did not say (emulators). */
+    private static BigInteger[] hashKeyRange(Shard shard) {
+        HashKeyRange range = shard.hashKeyRange();
+        if (range == null || range.startingHashKey() == null || range.endingHashKey() == null) {
+            return null;
+        }
+        try {
+            return new BigInteger[] {
+                new BigInteger(range.startingHashKey()), new BigInteger(range.endingHashKey())
+            };
+        } catch (NumberFormatException e) {
+            LOG.warn("Shard {} has an unreadable hash-key range {}", shard.shardId(), range);
+            return null;
+        }
     }
 
     private boolean parentsDone(KinesisShardSplit split) {
@@ -157,8 +193,15 @@ public class KinesisShardEnumerator
         return true;
     }
 
-    static int ownerOf(String shardId, int parallelism) {
-        return Math.floorMod(shardId.hashCode(), parallelism);
+    /** The reader of a shard, or -1 while a restored shard's range is still to be listed. */
+    private int readerOf(String shardId, ShardEntry entry, int parallelism) {
+        if (entry.hasHashKeyRange()) {
+            return HashKeyRangeAssignment.readerOf(
+                    entry.getStartingHashKey(), entry.getEndingHashKey(), parallelism);
+        }
+        return listedSinceStart
+                ? HashKeyRangeAssignment.readerOfShardWithoutRange(shardId, parallelism)
+                : -1;
     }
 
     private void assignPendingSplits() {
@@ -169,8 +212,8 @@ public class KinesisShardEnumerator
             if (entry.getStatus() != ShardStatus.UNASSIGNED || !parentsDone(entry.getSplit())) {
                 continue;
             }
-            int owner = ownerOf(e.getKey(), parallelism);
-            if (!context.registeredReaders().containsKey(owner)) {
+            int owner = readerOf(e.getKey(), entry, parallelism);
+            if (owner < 0 || !context.registeredReaders().containsKey(owner)) {
                 continue;
             }
             assignment.computeIfAbsent(owner, k -> new ArrayList<>()).add(entry.getSplit());
@@ -180,7 +223,8 @@ public class KinesisShardEnumerator
         }
         for (List<KinesisShardSplit> splits : assignment.values()) {
             for (KinesisShardSplit split : splits) {
-                shards.put(split.getShardId(), new ShardEntry(split, ShardStatus.ASSIGNED));
+                shards.compute(
+                        split.getShardId(), (id, e) -> e.withStatus(ShardStatus.ASSIGNED));
             }
         }
         LOG.info("Assigning Kinesis shards: {}", assignment);
@@ -193,7 +237,7 @@ public class KinesisShardEnumerator
             for (String shardId : ((SplitsFinishedEvent) sourceEvent).getFinishedShardIds()) {
                 ShardEntry entry = shards.get(shardId);
                 if (entry != null && entry.getStatus() != ShardStatus.FINISHED) {
-                    shards.put(shardId, new ShardEntry(entry.getSplit(), ShardStatus.FINISHED));
+                    shards.put(shardId, entry.withStatus(ShardStatus.FINISHED));
                     LOG.info("Shard {} finished (reported by subtask {})", shardId, subtaskId);
                 }
             }
@@ -213,7 +257,12 @@ public class KinesisShardEnumerator
             if (entry != null && entry.getStatus() == ShardStatus.FINISHED) {
                 continue;
             }
-            shards.put(split.getShardId(), new ShardEntry(split, ShardStatus.UNASSIGNED));
+            // keep the range the enumerator knows; the split (with its progress) is the reader's
+            shards.put(
+                    split.getShardId(),
+                    entry == null
+                            ? new ShardEntry(split, ShardStatus.UNASSIGNED)
+                            : entry.withSplit(split, ShardStatus.UNASSIGNED));
         }
         LOG.info("Splits returned by failed subtask {}: {}", subtaskId, splits);
         assignPendingSplits();

@@ -50,8 +50,10 @@ public class KinesisSource<T>
                 });
         Configuration config = new Configuration();
         config.addAll(readerContext.getConfiguration());
+        // once per reader: the split readers Flink creates over time share these metrics
+        KinesisReaderMetrics metrics = new KinesisReaderMetrics(readerContext.metricGroup());
         return new KinesisSourceReader<>(
-                () -> new KinesisShardSplitReader(settings, readerContext.metricGroup()),
+                () -> new KinesisShardSplitReader(settings, metrics),
                 new KinesisRecordEmitter<>(deserializer),
                 config,
                 readerContext);

@@ -1,7 +1,9 @@
 package com.ssmas.yield.connectors.kinesis;
 
 import software.amazon.awssdk.core.SdkBytes;
+import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.services.kinesis.model.GetRecordsResponse;
+import software.amazon.awssdk.services.kinesis.model.HashKeyRange;
 import software.amazon.awssdk.services.kinesis.model.Record;
 import software.amazon.awssdk.services.kinesis.model.ResourceNotFoundException;
 import software.amazon.awssdk.services.kinesis.model.SequenceNumberRange;
@@ -16,12 +18,19 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
 
 /**
- * A Kinesis stream in memory behind {@link KinesisShardProxy}: shards with parents, records with
- * real-sized sequence numbers, closing a shard (its last GetRecords returns no next iterator),
- * and failures to throw from the next GetRecords of a shard (expired iterator, throttling...).
- * It records every GetShardIterator position asked for, so tests can check where reading resumed.
+ * A Kinesis stream in memory behind {@link KinesisShardProxy}: shards with parents and hash-key
+ * ranges, records with real-sized sequence numbers, closing a shard (its last GetRecords returns
+ * no next iterator), failures to throw from the next GetRecords of a shard (expired iterator,
+ * throttling...), empty pages behind the tip, and GetRecords calls that block until released
+ * (a hung connection). It records every GetShardIterator position asked for, so tests can check
+ * where reading resumed, and counts GetRecords calls per shard. Thread-safe: the split reader
+ * calls it from its pool while the test writes records.
  *
  * <p>An iterator is "shardId@index of the next record"; like Kinesis, a shard id is not trusted
  * to be free of any character, so the index is taken after the last '@'.
@@ -32,39 +41,72 @@ final class InMemoryKinesisStream implements KinesisShardProxy {
     private static final BigInteger FIRST_SEQUENCE_NUMBER =
             new BigInteger("49590338271490256608559692538361571095921575989136588800");
 
+    /** Hash keys 0 .. 2^128 - 1. */
+    static final BigInteger MAX_HASH_KEY = BigInteger.ONE.shiftLeft(128).subtract(BigInteger.ONE);
+
     private static final class FakeShard {
         final String id;
         final String parent;
         final String adjacentParent;
+        final BigInteger startingHashKey;
+        final BigInteger endingHashKey;
         final List<Record> records = new ArrayList<>();
         boolean closed;
 
-        FakeShard(String id, String parent, String adjacentParent) {
+        FakeShard(String id, String parent, String adjacentParent, BigInteger start, BigInteger end) {
             this.id = id;
             this.parent = parent;
             this.adjacentParent = adjacentParent;
+            this.startingHashKey = start;
+            this.endingHashKey = end;
         }
     }
 
     private final Map<String, FakeShard> shards = new LinkedHashMap<>();
     private final Map<String, Deque<RuntimeException>> nextGetRecordsFailures = new HashMap<>();
+    private final Map<String, Deque<Long>> nextEmptyPagesBehind = new HashMap<>();
+    private final Map<String, CountDownLatch> blockedShards = new ConcurrentHashMap<>();
+    private final Map<String, AtomicInteger> getRecordsCalls = new ConcurrentHashMap<>();
+    private final Map<String, List<Long>> getRecordsCallTimes = new ConcurrentHashMap<>();
+    private volatile LongSupplier clock = System::currentTimeMillis;
     private final List<String> iteratorRequests = new ArrayList<>();
     private final Deque<RuntimeException> nextListShardsFailures = new ArrayDeque<>();
     private BigInteger nextSequenceNumber = FIRST_SEQUENCE_NUMBER;
     private long nextArrivalMillis = 1_714_557_600_000L; // 2024-05-01T10:00:00Z
-    private boolean closedProxy;
+    private volatile boolean closedProxy;
 
+    /** A shard covering the whole hash-key space. */
     InMemoryKinesisStream addShard(String shardId) {
         return addShard(shardId, null, null);
     }
 
+    /** A shard covering the whole hash-key space. */
     InMemoryKinesisStream addShard(String shardId, String parent, String adjacentParent) {
-        shards.put(shardId, new FakeShard(shardId, parent, adjacentParent));
+        return addShard(shardId, parent, adjacentParent, BigInteger.ZERO, MAX_HASH_KEY);
+    }
+
+    /** A shard covering the hash keys {@code start..end}; null ends: ListShards omits the range. */
+    synchronized InMemoryKinesisStream addShard(
+            String shardId, String parent, String adjacentParent, BigInteger start, BigInteger end) {
+        shards.put(shardId, new FakeShard(shardId, parent, adjacentParent, start, end));
+        return this;
+    }
+
+    /**
+     * Splits a shard as Kinesis does: the parent is closed and two children cover the lower and
+     * the upper half of its hash-key range.
+     */
+    synchronized InMemoryKinesisStream splitShard(String parentId, String lowerChild, String upperChild) {
+        FakeShard parent = shard(parentId);
+        BigInteger middle = parent.startingHashKey.add(parent.endingHashKey).shiftRight(1);
+        parent.closed = true;
+        addShard(lowerChild, parentId, null, parent.startingHashKey, middle);
+        addShard(upperChild, parentId, null, middle.add(BigInteger.ONE), parent.endingHashKey);
         return this;
     }
 
     /** Appends records "<shardId>#0", "<shardId>#1", ... and returns their sequence numbers. */
-    List<String> putRecords(String shardId, int count) {
+    synchronized List<String> putRecords(String shardId, int count) {
         FakeShard shard = shard(shardId);
         List<String> sequenceNumbers = new ArrayList<>();
         for (int i = 0; i < count; i++) {
@@ -83,23 +125,62 @@ final class InMemoryKinesisStream implements KinesisShardProxy {
     }
 
     /** After a split or merge: no more records; its last GetRecords has no next iterator. */
-    void closeShard(String shardId) {
+    synchronized void closeShard(String shardId) {
         shard(shardId).closed = true;
     }
 
     /** The next GetRecords call on the shard throws this (queued in order). */
-    void failNextGetRecords(String shardId, RuntimeException failure) {
+    synchronized void failNextGetRecords(String shardId, RuntimeException failure) {
         nextGetRecordsFailures.computeIfAbsent(shardId, k -> new ArrayDeque<>()).add(failure);
     }
 
+    /**
+     * The next GetRecords call on the shard returns no records, millisBehindLatest as given and an
+     * iterator at the same place (Kinesis may return empty pages before the tip of a shard).
+     */
+    synchronized void emptyPageNext(String shardId, long millisBehindLatest) {
+        nextEmptyPagesBehind.computeIfAbsent(shardId, k -> new ArrayDeque<>()).add(millisBehindLatest);
+    }
+
+    /** GetRecords calls on the shard wait (a hung connection) until {@link #release} is called. */
+    void block(String shardId) {
+        blockedShards.put(shardId, new CountDownLatch(1));
+    }
+
+    void release(String shardId) {
+        CountDownLatch latch = blockedShards.remove(shardId);
+        if (latch != null) {
+            latch.countDown();
+        }
+    }
+
+    /** GetRecords calls made on the shard so far (including failed and blocked ones). */
+    int getRecordsCalls(String shardId) {
+        AtomicInteger n = getRecordsCalls.get(shardId);
+        return n == null ? 0 : n.get();
+    }
+
+    /** The clock that stamps GetRecords calls (the reader's simulated clock in pacing tests). */
+    void timeCallsWith(LongSupplier clock) {
+        this.clock = clock;
+    }
+
+    /** When each GetRecords call on the shard was made, by {@link #timeCallsWith}'s clock. */
+    List<Long> callTimes(String shardId) {
+        List<Long> times = getRecordsCallTimes.get(shardId);
+        synchronized (this) {
+            return times == null ? List.of() : new ArrayList<>(times);
+        }
+    }
+
     /** The next ListShards call throws this. */
-    void failNextListShards(RuntimeException failure) {
+    synchronized void failNextListShards(RuntimeException failure) {
         nextListShardsFailures.add(failure);
     }
 
     /** Every GetShardIterator call, as "shardId TYPE(argument)". */
-    List<String> iteratorRequests() {
-        return iteratorRequests;
+    synchronized List<String> iteratorRequests() {
+        return new ArrayList<>(iteratorRequests);
     }
 
     boolean isClosed() {
@@ -107,7 +188,7 @@ final class InMemoryKinesisStream implements KinesisShardProxy {
     }
 
     @Override
-    public List<Shard> listShards() {
+    public synchronized List<Shard> listShards() {
         if (!nextListShardsFailures.isEmpty()) {
             throw nextListShardsFailures.poll();
         }
@@ -118,19 +199,26 @@ final class InMemoryKinesisStream implements KinesisShardProxy {
             if (s.closed) {
                 range.endingSequenceNumber(nextSequenceNumber.toString());
             }
-            listed.add(
+            Shard.Builder shard =
                     Shard.builder()
                             .shardId(s.id)
                             .parentShardId(s.parent)
                             .adjacentParentShardId(s.adjacentParent)
-                            .sequenceNumberRange(range.build())
-                            .build());
+                            .sequenceNumberRange(range.build());
+            if (s.startingHashKey != null) {
+                shard.hashKeyRange(
+                        HashKeyRange.builder()
+                                .startingHashKey(s.startingHashKey.toString())
+                                .endingHashKey(s.endingHashKey.toString())
+                                .build());
+            }
+            listed.add(shard.build());
         }
         return listed;
     }
 
     @Override
-    public String getShardIterator(String shardId, StartingPosition position) {
+    public synchronized String getShardIterator(String shardId, StartingPosition position) {
         iteratorRequests.add(shardId + " " + position);
         FakeShard shard = shards.get(shardId);
         if (shard == null) {
@@ -161,12 +249,38 @@ final class InMemoryKinesisStream implements KinesisShardProxy {
     @Override
     public GetRecordsResponse getRecords(String shardIterator, int maxRecords) {
         int at = shardIterator.lastIndexOf('@');
-        FakeShard shard = shard(shardIterator.substring(0, at));
+        String shardId = shardIterator.substring(0, at);
+        getRecordsCalls.computeIfAbsent(shardId, k -> new AtomicInteger()).incrementAndGet();
+        long now = clock.getAsLong();
+        synchronized (this) {
+            getRecordsCallTimes.computeIfAbsent(shardId, k -> new ArrayList<>()).add(now);
+        }
+        CountDownLatch blocked = blockedShards.get(shardId);
+        if (blocked != null) {
+            try {
+                blocked.await(); // outside the lock: the other shards go on
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw SdkClientException.create("interrupted while blocked", e);
+            }
+        }
+        return recordsAfter(shardId, Integer.parseInt(shardIterator.substring(at + 1)), maxRecords);
+    }
+
+    private synchronized GetRecordsResponse recordsAfter(String shardId, int from, int maxRecords) {
+        FakeShard shard = shard(shardId);
         Deque<RuntimeException> failures = nextGetRecordsFailures.get(shard.id);
         if (failures != null && !failures.isEmpty()) {
             throw failures.poll();
         }
-        int from = Integer.parseInt(shardIterator.substring(at + 1));
+        Deque<Long> emptyPages = nextEmptyPagesBehind.get(shard.id);
+        if (emptyPages != null && !emptyPages.isEmpty()) {
+            return GetRecordsResponse.builder()
+                    .records(List.of())
+                    .nextShardIterator(shard.id + "@" + from)
+                    .millisBehindLatest(emptyPages.poll())
+                    .build();
+        }
         int to = Math.min(shard.records.size(), from + maxRecords);
         boolean atEnd = to == shard.records.size();
         return GetRecordsResponse.builder()

@@ -1,6 +1,7 @@
 package com.ssmas.yield.connectors.kinesis;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,12 +11,16 @@ import com.ssmas.yield.connectors.kinesis.KinesisEnumeratorState.ShardStatus;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** The enumerator's checkpoint (every known shard and its status) survives a restore exactly. */
+/**
+ * The enumerator's checkpoint (every known shard, its status and hash-key range) survives a
+ * restore exactly, and checkpoints of the previous version (no ranges) still restore.
+ */
 class KinesisEnumeratorStateSerializerTest {
 
     private final KinesisEnumeratorStateSerializer serializer = new KinesisEnumeratorStateSerializer();
@@ -34,8 +39,50 @@ class KinesisEnumeratorStateSerializerTest {
     private static List<String> describe(KinesisEnumeratorState state) {
         List<String> out = new ArrayList<>();
         out.add("initialDiscoveryDone=" + state.isInitialDiscoveryDone());
-        state.getShards().forEach((id, e) -> out.add(id + " " + e.getStatus() + " " + e.getSplit()));
+        state.getShards().forEach((id, e) -> out.add(id + " " + e.getStatus() + " " + e.getSplit()
+                + " keys " + e.getStartingHashKey() + ".." + e.getEndingHashKey()));
         return out;
+    }
+
+    @Test
+    void hashKeyRangesComeBackExactlyAndAShardWithoutOneStaysWithout() throws IOException {
+        BigInteger max = BigInteger.ONE.shiftLeft(128).subtract(BigInteger.ONE);
+        Map<String, ShardEntry> shards = new LinkedHashMap<>();
+        shards.put("shardId-000000000000", new ShardEntry(
+                new KinesisShardSplit(KinesisTestSettings.STREAM_ARN, "shardId-000000000000", List.of(),
+                        StartingPosition.trimHorizon(), false),
+                ShardStatus.ASSIGNED, BigInteger.ZERO, max));
+        shards.put("shardId-000000000001", new ShardEntry(
+                new KinesisShardSplit(KinesisTestSettings.STREAM_ARN, "shardId-000000000001", List.of(),
+                        StartingPosition.trimHorizon(), false),
+                ShardStatus.UNASSIGNED, new BigInteger("3402823669209384634633746074317682114"),
+                new BigInteger("6805647338418769269267492148635364228")));
+        add(shards, "shardId-000000000002", List.of(), StartingPosition.trimHorizon(), ShardStatus.UNASSIGNED);
+
+        KinesisEnumeratorState restored = roundTrip(new KinesisEnumeratorState(shards, true));
+
+        assertEquals(describe(new KinesisEnumeratorState(shards, true)), describe(restored));
+        assertEquals(max, restored.getShards().get("shardId-000000000000").getEndingHashKey());
+        assertFalse(restored.getShards().get("shardId-000000000002").hasHashKeyRange());
+    }
+
+    @Test
+    void aCheckpointOfVersionOneRestoresWithoutRanges() throws Exception {
+        KinesisEnumeratorState restored = KinesisShardEnumeratorTest.versionOneCheckpoint();
+
+        assertEquals(List.of(
+                        "initialDiscoveryDone=true",
+                        "shardId-000000000000 FINISHED KinesisShardSplit{shardId-000000000000, parents=[], "
+                                + "start=TRIM_HORIZON} keys null..null",
+                        "shardId-000000000001 ASSIGNED KinesisShardSplit{shardId-000000000001, parents=[], "
+                                + "start=TRIM_HORIZON} keys null..null",
+                        "shardId-000000000002 UNASSIGNED KinesisShardSplit{shardId-000000000002, "
+                                + "parents=[shardId-000000000000], start=TRIM_HORIZON} keys null..null",
+                        "shardId-000000000003 UNASSIGNED KinesisShardSplit{shardId-000000000003, "
+                                + "parents=[shardId-000000000000], start=TRIM_HORIZON} keys null..null",
+                        "shardId-000000000004 UNASSIGNED KinesisShardSplit{shardId-000000000004, "
+                                + "parents=[shardId-000000000001], start=TRIM_HORIZON} keys null..null"),
+                describe(restored));
     }
 
     @Test
@@ -70,7 +117,7 @@ class KinesisEnumeratorStateSerializerTest {
     void anUnknownVersionIsRefused() throws IOException {
         byte[] bytes = serializer.serialize(new KinesisEnumeratorState(Map.of(), true));
 
-        IOException refused = assertThrows(IOException.class, () -> serializer.deserialize(2, bytes));
-        assertTrue(refused.getMessage().contains("version 2"), refused.getMessage());
+        IOException refused = assertThrows(IOException.class, () -> serializer.deserialize(3, bytes));
+        assertTrue(refused.getMessage().contains("version 3"), refused.getMessage());
     }
 }

@@ -8,15 +8,22 @@ import com.ssmas.yield.connectors.kinesis.KinesisConnectorOptions.InitialPositio
 import com.ssmas.yield.connectors.kinesis.KinesisEnumeratorState.ShardStatus;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.services.kinesis.model.ResourceNotFoundException;
 
+import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Base64;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
  * The enumerator's decisions: which shard goes to which reader, and when. A child shard (after a
@@ -112,31 +119,25 @@ class KinesisShardEnumeratorTest {
 
     @Test
     void aChildWaitsWhileItsParentHasNoReaderYet() {
-        // a child owned by a registered reader, its parent by a reader that has not registered
-        int parallelism = 2;
+        // two readers: the parent (whole key space) belongs to reader 0, its upper child to reader 1
         String parent = shard(0);
-        int child = 1;
-        while (KinesisShardEnumerator.ownerOf(shard(child), parallelism)
-                == KinesisShardEnumerator.ownerOf(parent, parallelism)) {
-            child++;
-        }
         InMemoryKinesisStream stream =
-                new InMemoryKinesisStream().addShard(parent).addShard(shard(child), parent, null);
-        FakeEnumeratorContext context = new FakeEnumeratorContext(parallelism);
-        context.registerReader(KinesisShardEnumerator.ownerOf(shard(child), parallelism));
+                new InMemoryKinesisStream().addShard(parent).splitShard(parent, shard(1), shard(2));
+        FakeEnumeratorContext context = new FakeEnumeratorContext(2);
+        context.registerReader(1);
         KinesisShardEnumerator enumerator = start(context, stream, InitialPosition.TRIM_HORIZON, null);
 
         context.runDiscovery();
-        assertEquals(List.of(), context.assignedShardIds());
+        assertEquals(List.of(), context.assignedShardIds(), "the upper child waits for its parent");
 
-        int parentOwner = KinesisShardEnumerator.ownerOf(parent, parallelism);
-        context.registerReader(parentOwner);
-        enumerator.addReader(parentOwner);
-        assertEquals(List.of(parent), context.assignedShardIds());
-        assertEquals(parentOwner, context.assigned().keySet().iterator().next());
+        context.registerReader(0);
+        enumerator.addReader(0);
+        assertEquals(List.of(parent), context.assigned().get(0).stream().map(KinesisShardSplit::getShardId)
+                .collect(Collectors.toList()));
 
         readerFinished(enumerator, parent);
-        assertEquals(new HashSet<>(List.of(parent, shard(child))), new HashSet<>(context.assignedShardIds()));
+        assertEquals(List.of(parent, shard(1)), shardIdsOf(context, 0), "lower half: reader 0");
+        assertEquals(List.of(shard(2)), shardIdsOf(context, 1), "upper half: reader 1");
     }
 
     @Test
@@ -284,12 +285,39 @@ class KinesisShardEnumeratorTest {
 
     // ------------------------------------------------------------------ spread over readers
 
-    /** Shards per reader after one discovery of {@code shards} open shards. */
-    private static List<Integer> shardsPerReader(int shards, int readers) {
+    private static List<String> shardIdsOf(FakeEnumeratorContext context, int reader) {
+        return context.assigned().getOrDefault(reader, List.of()).stream()
+                .map(KinesisShardSplit::getShardId)
+                .collect(Collectors.toList());
+    }
+
+    /** {@code n} open shards cutting the hash-key space into equal ranges, as CreateStream does. */
+    private static InMemoryKinesisStream evenlySplitStream(int n) {
         InMemoryKinesisStream stream = new InMemoryKinesisStream();
-        for (int i = 0; i < shards; i++) {
-            stream.addShard(shard(i));
+        BigInteger width = HashKeyRangeAssignment.KEY_SPACE.divide(BigInteger.valueOf(n));
+        for (int i = 0; i < n; i++) {
+            BigInteger start = width.multiply(BigInteger.valueOf(i));
+            BigInteger end =
+                    i == n - 1
+                            ? InMemoryKinesisStream.MAX_HASH_KEY
+                            : start.add(width).subtract(BigInteger.ONE);
+            stream.addShard(shard(i), null, null, start, end);
         }
+        return stream;
+    }
+
+    /** Open shards per reader once every listed shard whose parents are done is assigned. */
+    private static List<Integer> openShardsPerReader(
+            FakeEnumeratorContext context, Set<String> finished, int readers) {
+        List<Integer> counts = new ArrayList<>();
+        for (int r = 0; r < readers; r++) {
+            counts.add((int) shardIdsOf(context, r).stream().filter(id -> !finished.contains(id)).count());
+        }
+        return counts;
+    }
+
+    /** Shards per reader after one discovery of the stream. */
+    private static List<Integer> shardsPerReader(InMemoryKinesisStream stream, int shards, int readers) {
         FakeEnumeratorContext context = new FakeEnumeratorContext(readers);
         context.registerAllReaders();
         start(context, stream, InitialPosition.TRIM_HORIZON, null);
@@ -298,40 +326,212 @@ class KinesisShardEnumeratorTest {
         List<String> all = context.assignedShardIds();
         assertEquals(shards, all.size(), "every shard is assigned");
         assertEquals(shards, new HashSet<>(all).size(), "no shard is assigned twice");
-        List<Integer> counts = new ArrayList<>();
-        for (int r = 0; r < readers; r++) {
-            counts.add(context.assigned().getOrDefault(r, List.of()).size());
-        }
-        return counts;
+        return openShardsPerReader(context, Set.of(), readers);
+    }
+
+    /**
+     * Most shards of one reader over the best any assignment can do, ceil(shards / readers): with
+     * 100 shards over 32 readers some reader must read 4, which is 1.28 x 100/32, so the bound is
+     * taken against what is achievable.
+     */
+    private static double maxOverIdeal(List<Integer> counts, int shards) {
+        int readers = counts.size();
+        int ideal = (shards + readers - 1) / readers;
+        return Collections.max(counts) / (double) ideal;
+    }
+
+    private static long idle(List<Integer> counts) {
+        return counts.stream().filter(c -> c == 0).count();
+    }
+
+    @ParameterizedTest(name = "100 shards over {0} readers")
+    @ValueSource(ints = {1, 2, 8, 16, 32, 64, 100})
+    void aHundredEvenShardsAreSpreadUniformly(int readers) {
+        List<Integer> counts = shardsPerReader(evenlySplitStream(100), 100, readers);
+
+        assertTrue(maxOverIdeal(counts, 100) <= 1.25, "max / ideal for " + counts);
+        assertEquals(0, idle(counts), "no idle reader: " + counts);
+        assertTrue(Collections.max(counts) - Collections.min(counts) <= 1,
+                "floor(100/p) or ceil(100/p) shards each: " + counts);
+    }
+
+    @Test
+    void aHundredShardsOverEightReadersAreTwelveOrThirteenEach() {
+        assertEquals(List.of(13, 12, 13, 12, 13, 12, 13, 12), shardsPerReader(evenlySplitStream(100), 100, 8));
+    }
+
+    @Test
+    void aHundredShardsOverThirtyTwoReadersLeaveNoneIdle() {
+        List<Integer> counts = shardsPerReader(evenlySplitStream(100), 100, 32);
+        assertEquals(Set.of(3, 4), new HashSet<>(counts), "3 or 4 shards each: " + counts);
+        assertEquals(4, counts.stream().filter(c -> c == 4).count(), "4 x 4 + 28 x 3 = 100");
+    }
+
+    @Test
+    void moreReadersThanShardsGiveEachReaderAtMostOne() {
+        List<Integer> counts = shardsPerReader(evenlySplitStream(100), 100, 128);
+        assertEquals(1, Collections.max(counts));
+        assertEquals(28, idle(counts), "28 readers have nothing to read");
     }
 
     @Test
     void twoDiscoveriesOfTheSameStreamAssignTheSameWay() {
-        assertEquals(shardsPerReader(100, 8), shardsPerReader(100, 8));
+        assertEquals(shardsPerReader(evenlySplitStream(100), 100, 8),
+                shardsPerReader(evenlySplitStream(100), 100, 8));
+        FakeEnumeratorContext first = new FakeEnumeratorContext(16);
+        FakeEnumeratorContext second = new FakeEnumeratorContext(16);
+        for (FakeEnumeratorContext context : List.of(first, second)) {
+            context.registerAllReaders();
+            start(context, evenlySplitStream(100), InitialPosition.TRIM_HORIZON, null);
+            context.runDiscovery();
+        }
+        assertEquals(first.assigned(), second.assigned(), "same shard, same reader");
     }
 
-    /*
-     * The two tests below document today's assignment, reader = hash(shardId) mod parallelism,
-     * which is NOT uniform: consecutive shard ids hash to consecutive values, so the counts form a
-     * ramp. A uniform assignment would give every reader 12 or 13 of 100 shards over 8 readers,
-     * and 3 or 4 over 32 readers with none idle. When the assignment is changed, these figures
-     * change with it and the tests become the uniformity checks.
+    @ParameterizedTest(name = "every shard split, over {0} readers")
+    @ValueSource(ints = {1, 2, 8, 16, 32, 64})
+    void afterEveryShardIsSplitTheChildrenAreSpreadUniformly(int readers) {
+        InMemoryKinesisStream stream = evenlySplitStream(100);
+        FakeEnumeratorContext context = new FakeEnumeratorContext(readers);
+        context.registerAllReaders();
+        KinesisShardEnumerator enumerator = start(context, stream, InitialPosition.TRIM_HORIZON, null);
+        context.runDiscovery();
+        Set<String> parents = new HashSet<>();
+        for (int i = 0; i < 100; i++) {
+            stream.splitShard(shard(i), shard(100 + 2 * i), shard(101 + 2 * i));
+            parents.add(shard(i));
+        }
+        context.runDiscovery();
+        assertEquals(100, context.assignedShardIds().size(), "children wait for their parents");
+
+        readerFinished(enumerator, parents.toArray(new String[0]));
+
+        List<Integer> counts = openShardsPerReader(context, parents, readers);
+        assertEquals(200, counts.stream().mapToInt(Integer::intValue).sum());
+        assertTrue(maxOverIdeal(counts, 200) <= 1.25, "max / ideal for " + counts);
+        assertEquals(0, idle(counts), "no idle reader: " + counts);
+    }
+
+    @Test
+    void theChildrenOfASplitStayWithTheReaderOfTheirParentsKeys() {
+        // 100 shards over 8 readers; a hot shard in the middle of reader 3's keys is split
+        InMemoryKinesisStream stream = evenlySplitStream(100);
+        FakeEnumeratorContext context = new FakeEnumeratorContext(8);
+        context.registerAllReaders();
+        KinesisShardEnumerator enumerator = start(context, stream, InitialPosition.TRIM_HORIZON, null);
+        context.runDiscovery();
+        assertTrue(shardIdsOf(context, 3).contains(shard(43)));
+
+        stream.splitShard(shard(43), shard(100), shard(101));
+        context.runDiscovery();
+        readerFinished(enumerator, shard(43));
+
+        assertTrue(shardIdsOf(context, 3).containsAll(List.of(shard(100), shard(101))),
+                "both halves of the parent's keys are still reader 3's keys");
+        assertEquals(List.of(13, 12, 13, 13, 13, 12, 13, 12),
+                openShardsPerReader(context, Set.of(shard(43)), 8),
+                "reader 3 reads one shard more: its keys are cut finer, their share is the same");
+    }
+
+    @Test
+    void aShardListedWithoutAHashKeyRangeIsStillRead() {
+        // some emulators leave HashKeyRange out of ListShards
+        InMemoryKinesisStream stream = new InMemoryKinesisStream().addShard(shard(0), null, null, null, null);
+        FakeEnumeratorContext context = new FakeEnumeratorContext(4);
+        context.registerAllReaders();
+        start(context, stream, InitialPosition.TRIM_HORIZON, null);
+
+        context.runDiscovery();
+
+        assertEquals(List.of(shard(0)),
+                shardIdsOf(context, HashKeyRangeAssignment.readerOfShardWithoutRange(shard(0), 4)));
+    }
+
+    // ------------------------------------------------------------------ savepoints of the old assignment
+
+    /**
+     * An enumerator checkpoint written by the previous version (serializer version 1, assignment
+     * by hash(shardId), no hash-key ranges): shard 0 FINISHED, shard 1 ASSIGNED, shards 2 and 3
+     * (children of 0) and 4 (child of 1) UNASSIGNED. Produced by that code, not by this one.
      */
+    private static final String VERSION_1_CHECKPOINT =
+            "AQAAAAUCADZhcm46YXdzOmtpbmVzaXM6ZXUtd2VzdC0xOjAwMDAwMDAwMDAwMDpzdHJlYW0vYXVjdGlvbnMAFHNoYXJk"
+                    + "SWQtMDAwMDAwMDAwMDAwAAAAAAAAAAABADZhcm46YXdzOmtpbmVzaXM6ZXUtd2VzdC0xOjAwMDAwMDAwMDAw"
+                    + "MDpzdHJlYW0vYXVjdGlvbnMAFHNoYXJkSWQtMDAwMDAwMDAwMDAxAAAAAAAAAAAAADZhcm46YXdzOmtpbmVz"
+                    + "aXM6ZXUtd2VzdC0xOjAwMDAwMDAwMDAwMDpzdHJlYW0vYXVjdGlvbnMAFHNoYXJkSWQtMDAwMDAwMDAwMDAy"
+                    + "AAAAAQAUc2hhcmRJZC0wMDAwMDAwMDAwMDAAAAAAAAA2YXJuOmF3czpraW5lc2lzOmV1LXdlc3QtMTowMDAw"
+                    + "MDAwMDAwMDA6c3RyZWFtL2F1Y3Rpb25zABRzaGFyZElkLTAwMDAwMDAwMDAwMwAAAAEAFHNoYXJkSWQtMDAw"
+                    + "MDAwMDAwMDAwAAAAAAAANmFybjphd3M6a2luZXNpczpldS13ZXN0LTE6MDAwMDAwMDAwMDAwOnN0cmVhbS9h"
+                    + "dWN0aW9ucwAUc2hhcmRJZC0wMDAwMDAwMDAwMDQAAAABABRzaGFyZElkLTAwMDAwMDAwMDAwMQAAAAA=";
 
-    @Test
-    void hundredShardsOverEightReadersToday() {
-        List<Integer> counts = shardsPerReader(100, 8);
-        assertEquals(List.of(12, 12, 12, 13, 14, 13, 12, 12), counts);
+    static KinesisEnumeratorState versionOneCheckpoint() throws Exception {
+        return new KinesisEnumeratorStateSerializer()
+                .deserialize(1, Base64.getDecoder().decode(VERSION_1_CHECKPOINT));
+    }
+
+    /** The stream behind that checkpoint: 0 and 1 halves of the key space, then split. */
+    private static InMemoryKinesisStream streamOfTheVersionOneCheckpoint(boolean listShard4) {
+        BigInteger half = HashKeyRangeAssignment.KEY_SPACE.shiftRight(1);
+        InMemoryKinesisStream stream =
+                new InMemoryKinesisStream()
+                        .addShard(shard(0), null, null, BigInteger.ZERO, half.subtract(BigInteger.ONE))
+                        .addShard(shard(1), null, null, half, InMemoryKinesisStream.MAX_HASH_KEY);
+        stream.splitShard(shard(0), shard(2), shard(3));
+        if (listShard4) {
+            stream.splitShard(shard(1), shard(4), shard(5));
+        } else {
+            // shard 4 is past retention; 5 is new since the checkpoint
+            stream.splitShard(shard(1), shard(6), shard(5));
+        }
+        return stream;
     }
 
     @Test
-    void hundredShardsOverThirtyTwoReadersToday() {
-        List<Integer> counts = shardsPerReader(100, 32);
-        assertEquals(
-                List.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5,
-                        6, 7, 8, 9, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0),
-                counts);
-        long idle = counts.stream().filter(c -> c == 0).count();
-        assertEquals(13, idle, "readers without any shard");
+    void aSavepointOfTheOldAssignmentRestoresAndItsShardsAreAssignedByHashKeyRange() throws Exception {
+        InMemoryKinesisStream stream = streamOfTheVersionOneCheckpoint(true);
+        FakeEnumeratorContext context = new FakeEnumeratorContext(4);
+        context.registerAllReaders();
+        KinesisShardEnumerator enumerator =
+                start(context, stream, InitialPosition.TRIM_HORIZON, versionOneCheckpoint());
+
+        enumerator.addReader(0); // readers register before the first ListShards round
+        assertEquals(List.of(), context.assignedShardIds(), "no range yet: wait for ListShards");
+
+        context.runDiscovery();
+        // quarters of the key space: 2 = [0, 1/4), 3 = [1/4, 1/2) of shard 0's finished keys
+        assertEquals(List.of(shard(2)), shardIdsOf(context, 0));
+        assertEquals(List.of(shard(3)), shardIdsOf(context, 1));
+        assertEquals(2, context.assignedShardIds().size(), "4 and 5 wait for shard 1, still read");
+
+        readerFinished(enumerator, shard(1)); // reported by the reader that restored shard 1
+        assertEquals(List.of(shard(4)), shardIdsOf(context, 2));
+        assertEquals(List.of(shard(5)), shardIdsOf(context, 3));
+
+        // the next checkpoint is version 2 and keeps every range
+        KinesisEnumeratorStateSerializer serializer = new KinesisEnumeratorStateSerializer();
+        KinesisEnumeratorState next =
+                serializer.deserialize(2, serializer.serialize(enumerator.snapshotState(8L)));
+        assertTrue(next.getShards().values().stream().allMatch(KinesisEnumeratorState.ShardEntry::hasHashKeyRange),
+                next.toString());
+        assertEquals(ShardStatus.FINISHED, next.getShards().get(shard(0)).getStatus());
+        assertEquals(ShardStatus.FINISHED, next.getShards().get(shard(1)).getStatus());
+    }
+
+    @Test
+    void aRestoredShardThatIsNoLongerListedIsAssignedByItsIdAfterTheFirstRound() throws Exception {
+        InMemoryKinesisStream stream = streamOfTheVersionOneCheckpoint(false);
+        FakeEnumeratorContext context = new FakeEnumeratorContext(4);
+        context.registerAllReaders();
+        KinesisShardEnumerator enumerator =
+                start(context, stream, InitialPosition.TRIM_HORIZON, versionOneCheckpoint());
+        context.runDiscovery();
+
+        readerFinished(enumerator, shard(1));
+
+        int oldRule = HashKeyRangeAssignment.readerOfShardWithoutRange(shard(4), 4);
+        assertTrue(shardIdsOf(context, oldRule).contains(shard(4)),
+                "its reader will find it gone and finish it");
+        assertTrue(shardIdsOf(context, 3).contains(shard(5)));
+        assertTrue(shardIdsOf(context, 2).contains(shard(6)));
     }
 }
