@@ -29,10 +29,27 @@ def local_jar(config: AppConfig) -> Path:
 
 
 def create_table_env(config: AppConfig, on_msf: bool, checkpoint_dir: str | None = None) -> TableEnvironment:
+    """The job's table environment and the Flink settings the job sets itself.
+
+    MSF's Flink 2.2 runtime refuses a key the job sets outside its allowlist
+    (deploy/msf_allowed_configuration.txt; tests/unit/test_msf_configuration.py holds the job to
+    it), so on MSF the job sets only `job_settings`; the rest are the application's own settings
+    there (parallelism, checkpoints, the jar, the Python interpreter) or not settable at all.
+    """
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    settings = job_settings(config)
+    if not on_msf:
+        settings |= local_settings(config, checkpoint_dir)
     conf = t_env.get_config()
+    for key, value in settings.items():
+        conf.set(key, value)
+    return t_env
+
+
+def job_settings(config: AppConfig) -> dict[str, str]:
+    """The settings the job needs wherever it runs: every key is one MSF lets a job set."""
     job = config.job
-    settings = {
+    return {
         "table.local-time-zone": "UTC",
         "pipeline.name": "predictive-yield",
         "table.exec.source.idle-timeout": f"{job.idle_timeout_ms} ms",
@@ -44,32 +61,35 @@ def create_table_env(config: AppConfig, on_msf: bool, checkpoint_dir: str | None
         # Fixed for the life of the application (also on MSF): keyed state can only be restored
         # at a new parallelism when the number of key groups stays the same.
         "pipeline.max-parallelism": str(job.max_parallelism),
-        # Python functions see one row per segment and window, not per event: flush their
-        # bundles quickly (default 1 s) so that a closed window's floors are not held back.
-        "python.fn-execution.bundle.time": "100",
         # The file sinks' committers run at parallelism 1 (max parallelism 1): at job parallelism 1
         # they would chain to the writers, which changes the operators' ids, and a savepoint
         # taken at another parallelism could not be restored at 1 (or the other way round).
         "pipeline.operator-chaining.chain-operators-with-different-max-parallelism": "false",
     }
-    if not on_msf:
-        # On MSF parallelism and checkpoints are application settings.
-        jar = local_jar(config)
-        if not jar.exists():
-            raise ConfigError(f"connector jar {jar} not found: build it with `make jar`")
-        settings |= {
-            "pipeline.jars": jar.as_uri(),
-            "parallelism.default": str(job.parallelism),
-            "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
-            "execution.checkpointing.mode": "EXACTLY_ONCE",
-            "python.executable": sys.executable,
-            "python.client.executable": sys.executable,
-        }
-        if checkpoint_dir:
-            settings["execution.checkpointing.dir"] = checkpoint_dir
-    for key, value in settings.items():
-        conf.set(key, value)
-    return t_env
+
+
+def local_settings(config: AppConfig, checkpoint_dir: str | None) -> dict[str, str]:
+    """Settings outside MSF only: MSF takes these from the application's configuration, or
+    refuses them (the bundle time is not on its allowlist, so there a closed window's floors
+    leave the Python functions within Flink's default 1 s)."""
+    jar = local_jar(config)
+    if not jar.exists():
+        raise ConfigError(f"connector jar {jar} not found: build it with `make jar`")
+    job = config.job
+    settings = {
+        "pipeline.jars": jar.as_uri(),
+        "parallelism.default": str(job.parallelism),
+        "execution.checkpointing.interval": f"{job.checkpoint_interval_ms} ms",
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+        # Python functions see one row per segment and window, not per event: flush their
+        # bundles quickly (default 1 s) so that a closed window's floors are not held back.
+        "python.fn-execution.bundle.time": "100",
+    }
+    if checkpoint_dir:
+        settings["execution.checkpointing.dir"] = checkpoint_dir
+    return settings
 
 
 def main() -> None:

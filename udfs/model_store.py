@@ -32,6 +32,10 @@ MANIFEST = "manifest.json"
 BASELINE_FILE = "baseline.json"
 # Locally the S3 stand-in; on AWS unset (the default endpoint and the application's role).
 S3_ENDPOINT_ENV = "YIELD_S3_ENDPOINT"
+# Where the lake's region comes from when no caller names it: the environment MSF gives the job's
+# processes (the lake bucket is in the application's region). The first one set wins; boto3 by
+# itself reads only AWS_DEFAULT_REGION.
+REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 
 class ModelStoreError(RuntimeError):
@@ -42,8 +46,15 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
-def _s3_client():  # noqa: ANN202 - boto3 clients have no importable type
-    return aws_client("s3", os.environ.get(S3_ENDPOINT_ENV) or None, None)
+def lake_region(region: str | None = None) -> str | None:
+    """`region` if given, else the region of the environment (AWS_REGION, AWS_DEFAULT_REGION)."""
+    return region or next((os.environ[name] for name in REGION_ENVS if os.environ.get(name)), None)
+
+
+def _s3_client(region: str | None = None):  # noqa: ANN202 - boto3 clients have no importable type
+    """An S3 client in the lake's region. Without a region it would address us-east-1 and
+    follow S3's redirect to the bucket's region on every new client."""
+    return aws_client("s3", os.environ.get(S3_ENDPOINT_ENV) or None, lake_region(region))
 
 
 def _s3_location(uri: str) -> tuple[str, str]:
@@ -51,10 +62,11 @@ def _s3_location(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def read_bytes(uri: str, missing_ok: bool = False) -> bytes | None:
+def read_bytes(uri: str, missing_ok: bool = False, *, region: str | None = None) -> bytes | None:
     """The content of a file:// or s3:// (s3a://) URI; ModelStoreError if it cannot be read.
 
     With `missing_ok`, a file that does not exist is None (any other failure still raises).
+    `region`: the bucket's, when the environment does not name it (see `lake_region`).
     """
     scheme = urlparse(uri).scheme
     try:
@@ -65,7 +77,7 @@ def read_bytes(uri: str, missing_ok: bool = False) -> bytes | None:
             return path.read_bytes()
         if scheme in ("s3", "s3a"):
             bucket, key = _s3_location(uri)
-            client = _s3_client()
+            client = _s3_client(region)
             try:
                 return client.get_object(Bucket=bucket, Key=key)["Body"].read()
             except client.exceptions.NoSuchKey:
@@ -77,7 +89,7 @@ def read_bytes(uri: str, missing_ok: bool = False) -> bytes | None:
     raise ModelStoreError(f"unsupported URI scheme {scheme!r} in {uri} (expected file:// or s3://)")
 
 
-def write_bytes(uri: str, data: bytes) -> None:
+def write_bytes(uri: str, data: bytes, *, region: str | None = None) -> None:
     """Write a file:// or s3:// URI; a local file is replaced atomically (readers never see half)."""
     scheme = urlparse(uri).scheme
     if scheme == "file":
@@ -88,7 +100,7 @@ def write_bytes(uri: str, data: bytes) -> None:
         tmp.replace(path)
     elif scheme in ("s3", "s3a"):
         bucket, key = _s3_location(uri)
-        _s3_client().put_object(Bucket=bucket, Key=key, Body=data)  # S3 puts are atomic per object
+        _s3_client(region).put_object(Bucket=bucket, Key=key, Body=data)  # S3 puts are atomic per object
     else:
         raise ModelStoreError(f"unsupported URI scheme {scheme!r} in {uri} (expected file:// or s3://)")
 

@@ -262,7 +262,8 @@ def test_alarms_are_valid_for_the_api_and_notify_the_topic() -> None:
         q["MetricStat"]["Metric"]["MetricName"]
         for a in alarms.values() for q in a["Properties"].get("Metrics", []) if "MetricStat" in q
     }
-    assert {"GetRecords.IteratorAgeMilliseconds", "downtime", "numRestarts", "recordsRejected"} <= names
+    assert {"GetRecords.IteratorAgeMilliseconds", "maxMillisBehindLatest", "restartingTime", "numRestarts",
+            "recordsRejected"} <= names
 
 
 def test_dashboard_is_json_and_shows_every_alarm() -> None:
