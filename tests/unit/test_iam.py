@@ -101,7 +101,7 @@ CALLS: tuple[Call, ...] = (
     Call("kms:Decrypt", "{data_key}", "Kinesis: decrypts GetRecords of the encrypted stream", "kinesis"),
     # The DynamoDB sink (connector: DynamoDbSinkWriter): batches of puts; single conditional puts.
     Call("dynamodb:BatchWriteItem", "{floors_table}", "DynamoDB sink: floors in batches"),
-    Call("dynamodb:PutItem", "{floors_table}", "DynamoDB sink: conditional put of one floor (being added)"),
+    Call("dynamodb:PutItem", "{floors_table}", "DynamoDB sink: conditional put of one floor (only if newer)"),
     # DynamoDB using the floors table's customer managed key on the job's behalf.
     *(Call(action, "{floors_table_key}", "DynamoDB: the floors table's key", "dynamodb")
       for action in ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
@@ -123,6 +123,12 @@ CALLS: tuple[Call, ...] = (
 FLOORS_TABLE_KEY_CALLS = {c for c in CALLS if c.resource == "{floors_table_key}"}
 
 # SDK and boto3 operations in the code that the job does not make with the role, and why.
+# SDK calls the connector can make that this job's graph never reaches, so the role does not grant them.
+CONNECTOR_CALLS_THE_JOB_NEVER_MAKES = {
+    # The sink turns a DELETE row into DeleteItem; the floors query is insert-only (closed windows).
+    "dynamodb:DeleteItem": "DynamoDB sink: a retraction row",
+}
+
 NOT_THE_JOBS = {
     "s3:PutObject@udfs/model_store.py": "write_bytes: training and promotion, run by an operator",
     "sagemaker:BatchGetRecord@udfs/feature_store.py": "read_online_records: tests and operator checks",
@@ -323,7 +329,9 @@ def test_every_sdk_call_of_the_connector_is_in_the_table() -> None:
     assert in_code >= {"kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords",
                        "dynamodb:BatchWriteItem"}, in_code  # the finder still finds the known calls
     tabled = {c.action for c in CALLS}
-    assert not in_code - tabled, f"connector calls missing from CALLS: {sorted(in_code - tabled)}"
+    missing = in_code - tabled - set(CONNECTOR_CALLS_THE_JOB_NEVER_MAKES)
+    assert not missing, f"connector calls missing from CALLS: {sorted(missing)}"
+    assert set(CONNECTOR_CALLS_THE_JOB_NEVER_MAKES) <= in_code, "a call named below is no longer in the connector"
 
 
 def python_aws_calls() -> set[str]:

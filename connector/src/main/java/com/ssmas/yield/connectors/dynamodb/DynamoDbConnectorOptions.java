@@ -28,6 +28,18 @@ public final class DynamoDbConnectorOptions {
                                     + "errors no retry can fix (missing table, validation, "
                                     + "permissions) still fail the job.");
 
+    public static final ConfigOption<String> CONDITIONAL_WRITE_ATTRIBUTE =
+            ConfigOptions.key("sink.conditional-write.attribute")
+                    .stringType()
+                    .noDefaultValue()
+                    .withDescription(
+                            "Ordering attribute (a non-key column). When set, every put is a "
+                                    + "PutItem written only if the stored item is absent or its "
+                                    + "value of this attribute is older or equal, so a replay "
+                                    + "never replaces a newer item by an older one. Strings "
+                                    + "compare as text (ISO-8601 UTC times in time order), "
+                                    + "numbers as numbers. Unset: unconditional BatchWriteItem.");
+
     public static final ConfigOption<Integer> MAX_BATCH_SIZE = AsyncSinkConnectorOptions.MAX_BATCH_SIZE;
     public static final ConfigOption<Integer> MAX_IN_FLIGHT_REQUESTS =
             AsyncSinkConnectorOptions.MAX_IN_FLIGHT_REQUESTS;

@@ -21,6 +21,10 @@ public class DynamoDbDynamicSink implements DynamicTableSink, SupportsPartitioni
         this.tableName = tableName;
     }
 
+    DynamoDbSink sink() {
+        return sink;
+    }
+
     @Override
     public ChangelogMode getChangelogMode(ChangelogMode requestedMode) {
         if (!hasKey) {

@@ -20,7 +20,8 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * {@code 'connector' = 'dynamodb'}: BatchWriteItem sink with the option names of the official
+ * {@code 'connector' = 'dynamodb'}: BatchWriteItem (or, with {@code
+ * sink.conditional-write.attribute}, conditional PutItem) sink with the option names of the official
  * flink-sql-connector-dynamodb. The item key (for DELETE and for de-duplication within a batch)
  * is the PRIMARY KEY if declared, else the PARTITIONED BY columns.
  */
@@ -45,6 +46,7 @@ public class DynamoDbDynamicTableFactory implements DynamicTableSinkFactory {
     public Set<ConfigOption<?>> optionalOptions() {
         Set<ConfigOption<?>> options = new HashSet<>(AwsConfigOptions.optionalClientOptions());
         options.add(DynamoDbConnectorOptions.FAIL_ON_ERROR);
+        options.add(DynamoDbConnectorOptions.CONDITIONAL_WRITE_ATTRIBUTE);
         options.add(DynamoDbConnectorOptions.MAX_BATCH_SIZE);
         options.add(DynamoDbConnectorOptions.MAX_IN_FLIGHT_REQUESTS);
         options.add(DynamoDbConnectorOptions.MAX_BUFFERED_REQUESTS);
@@ -126,6 +128,12 @@ public class DynamoDbDynamicTableFactory implements DynamicTableSinkFactory {
                             + maxBatch
                             + ").");
         }
+        String orderingAttribute =
+                options.getOptional(DynamoDbConnectorOptions.CONDITIONAL_WRITE_ATTRIBUTE)
+                        .orElse(null);
+        if (orderingAttribute != null) {
+            validateOrderingAttribute(orderingAttribute, names, types, keyIndices);
+        }
         String tableName = options.get(DynamoDbConnectorOptions.TABLE_NAME);
         DynamoDbSink sink =
                 new DynamoDbSink(
@@ -137,8 +145,55 @@ public class DynamoDbDynamicTableFactory implements DynamicTableSinkFactory {
                         maxTimeInBuffer,
                         tableName,
                         options.get(DynamoDbConnectorOptions.FAIL_ON_ERROR),
-                        AwsClientFactory.fromOptions(options));
+                        AwsClientFactory.fromOptions(options),
+                        keyIndices.length > 0 ? names[keyIndices[0]] : null,
+                        orderingAttribute);
         return new DynamoDbDynamicSink(sink, keyIndices.length > 0, tableName);
+    }
+
+    /**
+     * The ordering attribute must be a non-key column DynamoDB can compare in order: a string
+     * (CHAR/VARCHAR, TIMESTAMP and DATE are ISO-8601 text) or a number; and the sink needs an item
+     * key (the condition tests whether the item exists).
+     */
+    private static void validateOrderingAttribute(
+            String attribute, String[] names, LogicalType[] types, int[] keyIndices) {
+        String option = DynamoDbConnectorOptions.CONDITIONAL_WRITE_ATTRIBUTE.key();
+        if (keyIndices.length == 0) {
+            throw new ValidationException(
+                    "Option '" + option + "' needs an item key (PRIMARY KEY or PARTITIONED BY).");
+        }
+        int idx = indexOf(names, attribute);
+        if (idx < 0) {
+            throw new ValidationException(
+                    "Option '" + option + "' names '" + attribute + "', which is not a physical column.");
+        }
+        for (int k : keyIndices) {
+            if (k == idx) {
+                throw new ValidationException(
+                        "Option '" + option + "' names the key column '" + attribute
+                                + "'; it must be a non-key column.");
+            }
+        }
+        switch (types[idx].getTypeRoot()) {
+            case CHAR:
+            case VARCHAR:
+            case TINYINT:
+            case SMALLINT:
+            case INTEGER:
+            case BIGINT:
+            case FLOAT:
+            case DOUBLE:
+            case DECIMAL:
+            case DATE:
+            case TIMESTAMP_WITHOUT_TIME_ZONE:
+            case TIMESTAMP_WITH_LOCAL_TIME_ZONE:
+                return;
+            default:
+                throw new ValidationException(
+                        "Option '" + option + "' names '" + attribute + "' of type " + types[idx]
+                                + "; the ordering attribute must be a string, number, date or timestamp.");
+        }
     }
 
     private static int positive(ReadableConfig options, ConfigOption<Integer> option, int dflt) {

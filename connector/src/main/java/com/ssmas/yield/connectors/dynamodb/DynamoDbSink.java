@@ -14,7 +14,10 @@ import org.apache.flink.table.data.RowData;
 import java.util.Collection;
 import java.util.Collections;
 
-/** Async (BatchWriteItem) DynamoDB sink for RowData with upsert semantics. */
+/**
+ * Async DynamoDB sink for RowData with upsert semantics: BatchWriteItem, or conditional PutItems
+ * (an older item never replaces a newer one) when an ordering attribute is configured.
+ */
 public class DynamoDbSink extends AsyncSinkBase<RowData, DynamoDbWriteRequest> {
 
     private static final long serialVersionUID = 1L;
@@ -22,6 +25,13 @@ public class DynamoDbSink extends AsyncSinkBase<RowData, DynamoDbWriteRequest> {
     private final String tableName;
     private final boolean failOnError;
     private final AwsClientFactory aws;
+    /** Partition key attribute; used by conditional writes. */
+    private final String keyAttribute;
+    /** Ordering attribute of conditional writes; null = unconditional BatchWriteItem. */
+    private final String orderingAttribute;
+
+    /** Upper bound on HTTP connections of a conditional-write client (puts beyond it queue). */
+    static final int MAX_CONDITIONAL_CONNECTIONS = 256;
 
     public DynamoDbSink(
             ElementConverter<RowData, DynamoDbWriteRequest> converter,
@@ -32,7 +42,9 @@ public class DynamoDbSink extends AsyncSinkBase<RowData, DynamoDbWriteRequest> {
             long maxTimeInBufferMs,
             String tableName,
             boolean failOnError,
-            AwsClientFactory aws) {
+            AwsClientFactory aws,
+            String keyAttribute,
+            String orderingAttribute) {
         super(
                 converter,
                 maxBatchSize,
@@ -44,6 +56,8 @@ public class DynamoDbSink extends AsyncSinkBase<RowData, DynamoDbWriteRequest> {
         this.tableName = tableName;
         this.failOnError = failOnError;
         this.aws = aws;
+        this.keyAttribute = keyAttribute;
+        this.orderingAttribute = orderingAttribute;
     }
 
     @Override
@@ -73,7 +87,29 @@ public class DynamoDbSink extends AsyncSinkBase<RowData, DynamoDbWriteRequest> {
                 tableName,
                 failOnError,
                 aws,
-                getMaxInFlightRequests());
+                httpConcurrency(),
+                keyAttribute,
+                orderingAttribute);
+    }
+
+    String keyAttribute() {
+        return keyAttribute;
+    }
+
+    String orderingAttribute() {
+        return orderingAttribute;
+    }
+
+    /**
+     * One connection per in-flight call: a BatchWriteItem per in-flight batch, or (conditional
+     * mode) one PutItem per item of every in-flight batch, capped.
+     */
+    int httpConcurrency() {
+        if (orderingAttribute == null) {
+            return getMaxInFlightRequests();
+        }
+        long puts = (long) getMaxInFlightRequests() * getMaxBatchSize();
+        return (int) Math.min(MAX_CONDITIONAL_CONNECTIONS, puts);
     }
 
     @Override
