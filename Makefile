@@ -9,7 +9,7 @@ JAVA_SRC   := $(shell find connector/src -type f 2>/dev/null)
 NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup venv jar npm run test test-unit test-all test-faults lint bench bench-feature-store standins-start \
+.PHONY: setup venv jar npm run serve test test-unit test-all test-faults lint bench bench-feature-store standins-start \
         standins-stop clean package package-check train promote \
         cluster-start cluster-submit cluster-savepoint cluster-resume cluster-stop cluster-status monitoring
 
@@ -39,6 +39,12 @@ $(NPM_STAMP): local_kinesis/package.json local_kinesis/package-lock.json
 # The demo: stand-ins, stream/bucket/table, simulated traffic, the real job, a summary.
 run: setup
 	$(PY) -m local_runs.demo $(ARGS)
+
+# The floor API (serving/api.py) on http://127.0.0.1:8080 over the local floors table. The floors
+# outlive `make run` only on stand-ins it did not start: `make standins-start`, `make run`, then this.
+# A key: `$(PY) -m serving.keys add NAME` (settings: YIELD_API_* variables, docs/serving.md).
+serve: venv
+	$(PY) -m serving.api $(ARGS)
 
 # Unit tests plus the end-to-end tests over the real stand-ins and the real job.
 test: setup lint

@@ -43,9 +43,21 @@ def country_tier_sql(column: str = "country") -> str:
     return f"CASE WHEN {column} IN ({tier1}) THEN 1 WHEN {column} IN ({tier2}) THEN 2 ELSE 3 END"
 
 
+def _sql_string(text: str) -> str:
+    # Flink SQL string literals take a backslash as it is; only a quote is doubled.
+    return "'" + text.replace("'", "''") + "'"
+
+
 def segment_key_sql(columns: tuple[str, ...]) -> str:
-    """SQL twin of rules.segment_key: the columns as strings joined by the separator."""
-    return f" || '{rules.KEY_SEPARATOR}' || ".join(f"CAST({c} AS STRING)" for c in columns)
+    """SQL twin of rules.segment_key: each column as a string, the escape character doubled and
+    the separator escaped (same order as rules.escape_key_part), joined by the separator."""
+    escape, separator = rules.KEY_ESCAPE, rules.KEY_SEPARATOR
+    parts = [
+        f"REPLACE(REPLACE(CAST({c} AS STRING), {_sql_string(escape)}, {_sql_string(escape * 2)}), "
+        f"{_sql_string(separator)}, {_sql_string(escape + separator)})"
+        for c in columns
+    ]
+    return f" || {_sql_string(separator)} || ".join(parts)
 
 
 def partition_columns(ts: str) -> str:

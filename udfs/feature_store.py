@@ -94,7 +94,14 @@ def load_spec(group_name: str, path: Path = FEATURE_GROUP_FILE) -> FeatureGroupS
 
 
 def segment_id(level: str, segment_key: str, separator: str = "#") -> str:
-    """The record identifier: a segment key is unique only within its level."""
+    """The record identifier: a segment key is unique only within its level.
+
+    A key may contain the separator (fields are free text; only the key separator is escaped),
+    the level never does: the first separator always ends the level, so distinct (level, key)
+    pairs give distinct ids without escaping the key. The job's SQL builds the same string.
+    """
+    if separator in level:
+        raise ValueError(f"a level must not contain the record separator {separator!r}: {level!r}")
     return f"{level}{separator}{segment_key}"
 
 

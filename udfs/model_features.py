@@ -47,9 +47,18 @@ def _code(values: pd.Series, vocabulary: tuple[str, ...]) -> pd.Series:
     return values.map({name: float(i) for i, name in enumerate(vocabulary)}).astype(float)
 
 
+def key_parts(keys: pd.Series) -> pd.DataFrame:
+    """The fields of each segment key, one column per field, unescaped (rules.split_segment_key):
+    a separator inside a domain stays in the domain and never shifts the other columns."""
+    text = keys.astype(str)
+    if not text.str.contains(rules.KEY_ESCAPE, regex=False).any():
+        return text.str.split(rules.KEY_SEPARATOR, expand=True, regex=False)  # nothing escaped: the fast path
+    return pd.DataFrame([rules.split_segment_key(k) for k in text], index=keys.index)
+
+
 def model_inputs(rows: pd.DataFrame, features: tuple[str, ...] | list[str] = FEATURES) -> pd.DataFrame:
     """The feature matrix (float64, columns in `features` order) of segment-window rows."""
-    parts = rows["segment_key"].astype(str).str.split(rules.KEY_SEPARATOR, expand=True)
+    parts = key_parts(rows["segment_key"])
     # Both levels end with device_category|country_tier; coarse keys start with format|inventory.
     fine = (rows["level"] == rules.FINE).to_numpy()
     start = pd.to_datetime(rows["window_start"])

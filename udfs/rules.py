@@ -7,6 +7,7 @@ aggregated rows, never per event) and from clients such as the A/B replay.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -28,6 +29,10 @@ SEGMENT_KEY_FIELDS = {
     COARSE: ("format", "inventory_type", "device_category", "country_tier"),
 }
 KEY_SEPARATOR = "|"
+# A separator or escape character inside a field is written with the escape character before
+# it, so any field contents give one key and every key splits back into the same fields
+# (a domain such as 'a|b' must not become two fields and shift the rest).
+KEY_ESCAPE = "\\"
 
 
 def country_tier(country: str) -> int:
@@ -93,17 +98,51 @@ def floor_price(predicted_cpm_eur: float, data_points: int, prime_time: bool, pr
     return clamp_and_round(predicted_cpm_eur * confidence(data_points) * competition(prime_time, premium))
 
 
+def escape_key_part(value: Any) -> str:
+    """One field as it appears in a key: the escape character first (so the escapes added for
+    separators are not escaped again), then the separator."""
+    return str(value).replace(KEY_ESCAPE, KEY_ESCAPE * 2).replace(KEY_SEPARATOR, KEY_ESCAPE + KEY_SEPARATOR)
+
+
+def join_segment_key(parts: Iterable[Any]) -> str:
+    return KEY_SEPARATOR.join(escape_key_part(p) for p in parts)
+
+
+def split_segment_key(key: str) -> list[str]:
+    """The fields of a key, unescaped: the inverse of join_segment_key."""
+    parts, current, chars = [], [], iter(key)
+    for char in chars:
+        if char == KEY_ESCAPE:
+            # An escaped character is literal; a lone escape at the very end (not produced by
+            # join_segment_key) is kept as it is rather than dropped.
+            current.append(next(chars, KEY_ESCAPE))
+        elif char == KEY_SEPARATOR:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
 def segment_key(level: str, event: dict) -> str:
     """The key of the event's segment at a level, e.g. 'video|premium|mobile|1' (coarse)."""
-    return KEY_SEPARATOR.join(str(event[name]) for name in SEGMENT_KEY_FIELDS[level])
+    return join_segment_key(event[name] for name in SEGMENT_KEY_FIELDS[level])
 
 
 def segment_key_column(frame: Any, level: str) -> Any:
-    """segment_key for every row of a pandas DataFrame of events, column-wise (same fields and separator)."""
+    """segment_key for every row of a pandas DataFrame of events, column-wise (same fields,
+    escaping and separator)."""
+
+    def part(name: str) -> Any:
+        text = frame[name].astype(str)
+        return (text.str.replace(KEY_ESCAPE, KEY_ESCAPE * 2, regex=False)
+                .str.replace(KEY_SEPARATOR, KEY_ESCAPE + KEY_SEPARATOR, regex=False))
+
     names = SEGMENT_KEY_FIELDS[level]
-    key = frame[names[0]].astype(str)
+    key = part(names[0])
     for name in names[1:]:
-        key = key + KEY_SEPARATOR + frame[name].astype(str)
+        key = key + KEY_SEPARATOR + part(name)
     return key
 
 

@@ -13,13 +13,17 @@ a new version is loaded in place. What happens when something is wrong:
   version `provisional-mean-cpm`;
 - a manifest or version that cannot be read or loaded (corrupt booster, bad feature list, a
   booster that predicts NaN on a probe row), at start or at a swap: the last good model stays
-  (or the provisional rule when there is none); logged and counted in ModelLoadFailures. The
-  same manifest is not retried: write it again (promote again) to retry;
+  (or the provisional rule when there is none); logged and counted in ModelLoadFailures. A
+  version that failed to load is tried again on later polls with exponential backoff (2, 4,
+  8, ... poll intervals, capped), since its files may still be arriving or be repaired in
+  place; each new try counts in ModelLoadRetries (and, if it fails too, in ModelLoadFailures).
+  A new manifest is tried at once. A manifest that does not parse is not retried (the same
+  bytes fail the same way): write it again;
 - a prediction that is NaN, infinite or not positive: that row falls back to the provisional
   rule, so no floor ever comes from a broken prediction (counted in FallbackFloors).
 
 Metrics, in the group `kinesisanalytics` (MSF forwards that group to CloudWatch): FloorsScored,
-FallbackFloors, ModelLoadFailures (counters) and ModelVersion (gauge: the version's timestamp
+FallbackFloors, ModelLoadFailures, ModelLoadRetries (counters) and ModelVersion (gauge: the version's timestamp
 digits, e.g. 20261125170102; 0 = provisional rule; -1 = a version not named by a timestamp).
 
 Shipped to the Python workers by value: no repository path on MSF workers.
@@ -78,14 +82,21 @@ def floors(rows: pd.DataFrame, predicted_cpm_eur: np.ndarray) -> list[float]:
 class ModelWatcher:
     """The model in use, refreshed from the manifest at most once per poll interval."""
 
-    def __init__(self, lake_uri: str, poll_interval_s: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, lake_uri: str, poll_interval_s: float, clock: Callable[[], float] = time.monotonic,
+                 max_retry_backoff_s: float = 900.0):
         self.lake_uri = lake_uri
         self.poll_interval_s = poll_interval_s
         self.clock = clock
+        self.max_retry_backoff_s = max_retry_backoff_s
         self.model: model_store.LoadedModel | None = None
         self.load_failures = 0
+        self.load_retries = 0
         self._next_poll = float("-inf")
         self._last_manifest: bytes | None = None
+        # The manifest's version that failed to load: how often in a row, and when to try again.
+        self._failed_ref: model_store.ModelRef | None = None
+        self._failed_loads = 0
+        self._retry_at = float("inf")
 
     @property
     def version(self) -> str:
@@ -101,19 +112,39 @@ class ModelWatcher:
         except model_store.ModelStoreError as err:
             self._failed(f"manifest unreadable: {err}")
             return
-        if raw is None or raw == self._last_manifest:
-            return  # never promoted, or nothing changed since the last look
+        if raw is None:
+            return  # never promoted
+        if raw == self._last_manifest:
+            if self._failed_ref is not None and now >= self._retry_at:
+                self.load_retries += 1
+                self._load(self._failed_ref, now)
+            return  # nothing changed since the last look (or not yet time to try again)
         self._last_manifest = raw
+        self._failed_ref, self._failed_loads, self._retry_at = None, 0, float("inf")
         try:
             ref = model_store.parse_manifest(self.lake_uri, raw)
-            if ref is None or (self.model and ref.version == self.model.version):
-                return
+        except Exception as err:  # noqa: BLE001 - whatever is wrong with a manifest, the job keeps scoring
+            self._failed(str(err))
+            return
+        if ref is None or (self.model and ref.version == self.model.version):
+            return
+        self._load(ref, now)
+
+    def _load(self, ref: model_store.ModelRef, now: float) -> None:
+        try:
             loaded = model_store.load_model(ref)
         except Exception as err:  # noqa: BLE001 - whatever is wrong with a model, the job keeps scoring
             self._failed(str(err))
+            # Backoff: a version that is still uploading or being repaired is looked at again
+            # soon, one that stays broken ever more rarely.
+            self._failed_ref = ref
+            self._failed_loads += 1
+            backoff = min(self.max_retry_backoff_s, self.poll_interval_s * 2**self._failed_loads)
+            self._retry_at = now + backoff
             return
         log.info("model %s loaded (was %s)", loaded.version, self.version)
         self.model = loaded
+        self._failed_ref, self._failed_loads, self._retry_at = None, 0, float("inf")
 
     def _failed(self, reason: str) -> None:
         self.load_failures += 1
@@ -156,8 +187,10 @@ class ScoreFloor(ScalarFunction):
         self.scored = group.counter("FloorsScored")
         self.fallbacks = group.counter("FallbackFloors")
         self.failures = group.counter("ModelLoadFailures")
+        self.retries = group.counter("ModelLoadRetries")
         group.gauge("ModelVersion", lambda: version_gauge(self.watcher.version))
         self._reported_failures = 0
+        self._reported_retries = 0
         # Load (or fail to load) at start, not at the first window. A failure here is counted
         # with the first batch: metrics updated outside a batch never reach Flink.
         self.watcher.refresh()
@@ -165,6 +198,8 @@ class ScoreFloor(ScalarFunction):
     def _report_failures(self) -> None:
         self.failures.inc(self.watcher.load_failures - self._reported_failures)
         self._reported_failures = self.watcher.load_failures
+        self.retries.inc(self.watcher.load_retries - self._reported_retries)
+        self._reported_retries = self.watcher.load_retries
 
     def is_deterministic(self) -> bool:
         return False  # the answer depends on the model in use: never fold or duplicate the call

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.support.model_helpers import write_challenger, write_corrupt_challenger
+from tests.support.model_helpers import version_files, write_challenger, write_corrupt_challenger
 from tests.support.pyflink_client import fresh_client_env
 from tests.support.repo_free_python import repo_free_python
 from udfs import model_store, rules, scoring
@@ -68,7 +68,7 @@ def test_swaps_keep_the_last_good_model_and_count_failures(tmp_path: Path):
     clock.now = 31.0
     out, _ = watcher.score(rows)
     assert (out["model_version"] == "20260101T000001Z").all() and watcher.load_failures == 1
-    clock.now = 62.0  # the same broken manifest is not retried (nor counted) at every poll
+    clock.now = 62.0  # the same broken version is not retried at every poll: backoff (2 intervals first)
     watcher.score(rows)
     assert watcher.load_failures == 1
 
@@ -95,6 +95,64 @@ def test_corrupt_model_at_start_means_the_provisional_rule(tmp_path: Path):
     out, fallback = watcher.score(windows())
     assert watcher.load_failures == 1 and fallback == 4
     assert (out["model_version"] == scoring.PROVISIONAL_MODEL_VERSION).all()
+
+
+def test_a_version_that_failed_to_load_is_retried_with_backoff(tmp_path: Path):
+    """A corrupt upload repaired in place (same manifest, same version) is picked up by a later
+    poll, without a new promotion; retries back off 2, 4, 8 ... poll intervals, capped."""
+    lake, clock, rows = tmp_path.as_uri(), Clock(), windows()
+    watcher = scoring.ModelWatcher(lake, poll_interval_s=10.0, clock=clock, max_retry_backoff_s=40.0)
+    write_corrupt_challenger(lake, "20260101T000004Z")
+    model_store.promote(lake, "20260101T000004Z")
+    manifest = model_store.read_bytes(model_store.manifest_uri(lake))
+
+    tried_at = []
+    for now in range(0, 200, 10):  # one poll every interval
+        clock.now = float(now)
+        before = watcher.load_failures
+        watcher.score(rows)
+        if watcher.load_failures > before:
+            tried_at.append(now)
+    # First load at 0, then retries after 20, 40 and then the 40 s cap.
+    assert tried_at == [0, 20, 60, 100, 140, 180]
+    assert watcher.load_failures == 6 and watcher.load_retries == 5
+    assert watcher.version == scoring.PROVISIONAL_MODEL_VERSION
+
+    # Repair the same version's files in place; the manifest is not touched.
+    booster = write_challenger(lake, "20260101T000004Z", scale=1.0)
+    model_store.write_version(lake, "current", "20260101T000004Z", version_files(bytes(booster.save_raw("ubj"))))
+    assert model_store.read_bytes(model_store.manifest_uri(lake)) == manifest
+    clock.now = 210.0  # before the next retry (220): still the provisional rule
+    assert (watcher.score(rows)[0]["model_version"] == scoring.PROVISIONAL_MODEL_VERSION).all()
+    clock.now = 220.0
+    out, fallback = watcher.score(rows)
+    assert fallback == 0 and (out["model_version"] == "20260101T000004Z").all()
+    assert watcher.load_failures == 6 and watcher.load_retries == 6
+    clock.now = 300.0  # loaded: no more retries
+    watcher.score(rows)
+    assert watcher.load_retries == 6
+
+
+def test_retries_are_reported_as_a_metric(tmp_path: Path):
+    class Counter:
+        def __init__(self) -> None:
+            self.count = 0
+
+        def inc(self, n: int = 1) -> None:
+            self.count += n
+
+    lake, clock = tmp_path.as_uri(), Clock()
+    write_corrupt_challenger(lake, "20260101T000005Z")
+    model_store.promote(lake, "20260101T000005Z")
+    function = scoring.ScoreFloor(lake, 10_000)
+    function.watcher = scoring.ModelWatcher(lake, 10.0, clock=clock)
+    function.failures, function.retries = Counter(), Counter()
+    function._reported_failures = function._reported_retries = 0
+    for now in (0.0, 20.0, 60.0):
+        clock.now = now
+        function.watcher.refresh()
+        function._report_failures()
+    assert function.failures.count == 3 and function.retries.count == 2
 
 
 class HalfBroken:

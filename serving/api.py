@@ -1,0 +1,389 @@
+"""The floor API: an ASGI app (Starlette, JSON by orjson) that answers from the floors snapshot.
+
+    POST /v2/predict          one impression  -> its floor, predicted CPM, level, model, window
+    POST /v2/predict/batch    up to 1,000     -> one answer each, in order
+    GET  /v2/health           snapshot age, items, model versions; 503 past the staleness bound
+    GET  /v2/floors/prebid/{domain}           the domain's Prebid Floors Module file (public)
+    GET  /v2/openapi.yaml     the checked-in OpenAPI document (serving/openapi.yaml)
+
+The request path reads one in-memory dict (``FloorsSnapshot.current``): it never computes a floor
+and never calls DynamoDB (DESIGN.md section 10). Run it with ``make serve`` (``python -m
+serving.api``); settings come from the job's application properties (the floors table) and
+``YIELD_API_*`` environment variables (see ``Settings.from_env`` and docs/serving.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from serving import prebid
+from serving.floor_reader import segment_keys
+from serving.keys import DEFAULT_KEYS_FILE, MISSING, REVOKED, ApiKey, ApiKeys, retry_after_header
+from serving.snapshot import STATIC, FloorsSnapshot, Snapshot
+from udfs import rules
+from udfs.aws import aws_client
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+BATCH_MAX = 1000
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a full batch of 1,000 requests is about 300 KB
+PREBID_REUSE_S = 1.0  # a domain's Prebid file is rebuilt at most once a second per snapshot
+PREBID_CACHE_MAX = 4096
+ENV_PREFIX = "YIELD_API_"
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+
+def parse_weights(text: str) -> dict[str, int]:
+    """'champion=80,challenger=20' -> {'champion': 80, 'challenger': 20}."""
+    weights = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, weight = part.partition("=")
+        weights[name.strip()] = int(weight)
+    if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError(f"model weights {text!r}: want name=weight pairs, weights >= 0, at least one > 0")
+    return weights
+
+
+@dataclass(frozen=True)
+class Settings:
+    table: str
+    endpoint: str | None = None
+    region: str | None = None
+    api_keys_path: Path = DEFAULT_KEYS_FILE
+    refresh_interval_s: float = 5.0  # how often the snapshot is reloaded
+    max_staleness_s: float = 60.0  # health answers 503 past this age
+    rate_per_s: float = 10_000.0  # token bucket per key (a key file entry may override)
+    burst: float = 20_000.0
+    static_floor: float = rules.STATIC_FLOOR_EUR
+    floor_min: float = rules.FLOOR_MIN_EUR
+    skip_rate: int = 0  # Prebid skipRate, 0-100 (a holdout without floors)
+    model_weights: Mapping[str, int] = field(default_factory=lambda: dict(prebid.DEFAULT_MODEL_WEIGHTS))
+    prebid_inventory_type: str = "standard"
+    prebid_max_age_s: int = 60  # Cache-Control max-age of the Prebid file
+    cors_origin: str = "*"
+    # The deadline of the background Scan's calls: a hung DynamoDB never holds a refresh for long.
+    connect_timeout_s: float = 1.0
+    read_timeout_s: float = 2.0
+    max_attempts: int = 1
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The floors table from the application properties (``YIELD_API_PROPERTIES``, else the
+        default file), everything else from ``YIELD_API_*`` variables or the defaults above."""
+        from flink_jobs.config import load_config
+
+        env = os.environ if environ is None else environ
+
+        def get(name: str, default: Any, cast: Callable[[str], Any] = str) -> Any:
+            value = env.get(ENV_PREFIX + name)
+            return default if value is None or value == "" else cast(value)
+
+        props = get("PROPERTIES", None, Path)
+        floors = load_config(props).floors
+        d = cls(table=floors.table_name)
+        return cls(
+            table=get("TABLE", floors.table_name), endpoint=get("DYNAMODB_ENDPOINT", floors.endpoint),
+            region=get("REGION", floors.region), api_keys_path=get("KEYS_FILE", d.api_keys_path, Path),
+            refresh_interval_s=get("REFRESH_S", d.refresh_interval_s, float),
+            max_staleness_s=get("MAX_STALENESS_S", d.max_staleness_s, float),
+            rate_per_s=get("RATE_PER_S", d.rate_per_s, float), burst=get("BURST", d.burst, float),
+            static_floor=get("STATIC_FLOOR_EUR", d.static_floor, float),
+            floor_min=get("FLOOR_MIN_EUR", d.floor_min, float), skip_rate=get("SKIP_RATE", d.skip_rate, int),
+            model_weights=get("MODEL_WEIGHTS", d.model_weights, parse_weights),
+            prebid_inventory_type=get("PREBID_INVENTORY_TYPE", d.prebid_inventory_type),
+            prebid_max_age_s=get("PREBID_MAX_AGE_S", d.prebid_max_age_s, int),
+            cors_origin=get("CORS_ORIGIN", d.cors_origin),
+            connect_timeout_s=get("CONNECT_TIMEOUT_S", d.connect_timeout_s, float),
+            read_timeout_s=get("READ_TIMEOUT_S", d.read_timeout_s, float),
+            max_attempts=get("MAX_ATTEMPTS", d.max_attempts, int),
+            host=get("HOST", d.host), port=get("PORT", d.port, int),
+        )
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+class RequestError(ValueError):
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+def _type_check(kind: str) -> Callable[[Any], bool]:
+    if kind == "string":
+        return lambda v: isinstance(v, str)
+    if kind == "integer":
+        return lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+    if kind == "number":
+        return lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+    if kind == "boolean":
+        return lambda v: isinstance(v, bool)
+    raise ValueError(f"unsupported schema type {kind!r}")
+
+
+class RequestValidator:
+    """Checks a request object against an OpenAPI object schema: required, type, enum, minimum,
+    maximum (the keywords the PredictionRequest schema uses; unknown properties are allowed).
+    Compiled once; each check names the first offending field."""
+
+    def __init__(self, schema: Mapping[str, Any]):
+        self.required = tuple(schema.get("required", ()))
+        self.checks = []
+        for name, prop in schema.get("properties", {}).items():
+            self.checks.append((name, prop["type"], _type_check(prop["type"]), frozenset(prop.get("enum", ())),
+                                prop.get("minimum"), prop.get("maximum")))
+
+    def validate(self, obj: Any, where: str = "") -> None:
+        if not isinstance(obj, dict):
+            raise RequestError(where or "body", "must be a JSON object")
+        for name in self.required:
+            if name not in obj or obj[name] is None:
+                raise RequestError(where + name, "is required")
+        for name, kind, type_ok, enum, low, high in self.checks:
+            if name not in obj or obj[name] is None:
+                continue
+            value = obj[name]
+            if not type_ok(value):
+                raise RequestError(where + name, f"must be of type {kind}")
+            if enum and value not in enum:
+                raise RequestError(where + name, f"must be one of {sorted(enum)}")
+            if low is not None and value < low:
+                raise RequestError(where + name, f"must be >= {low}")
+            if high is not None and value > high:
+                raise RequestError(where + name, f"must be <= {high}")
+
+
+def load_openapi(path: Path = OPENAPI_PATH) -> tuple[bytes, dict[str, Any]]:
+    raw = path.read_bytes()
+    return raw, yaml.safe_load(raw)
+
+
+# ---------------------------------------------------------------------------------------------- decisions
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def decide(request: Mapping[str, Any], snapshot: Snapshot, now: float, static_floor: float) -> dict[str, Any]:
+    """The answer for one validated request: fine, else coarse, else static (dict lookups only)."""
+    event = dict(request)
+    event["country_tier"] = int(event["country_tier"])
+    keys = segment_keys({"domain": "", "ad_unit": "", **event})  # the reader's keys, escaping included
+    if not (event.get("domain") and event.get("ad_unit")):
+        del keys[rules.FINE]  # no domain or ad unit: the fine segment cannot be named, start at coarse
+    for level, key in keys.items():
+        floor = snapshot.get(level, key, now)
+        if floor is not None:
+            return {"impression_id": request["impression_id"], "floor_eur": floor.floor_eur, "level": level,
+                    "segment_key": key, "predicted_cpm": floor.predicted_cpm_eur,
+                    "model_version": floor.model_version, "window_start": floor.window_start,
+                    "window_end": floor.window_end}
+    return {"impression_id": request["impression_id"], "floor_eur": static_floor, "level": STATIC,
+            "segment_key": None, "predicted_cpm": None, "model_version": None, "window_start": None,
+            "window_end": None}
+
+
+# ---------------------------------------------------------------------------------------------- the app
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _error(status: int, field_name: str, message: str, error: str = "invalid_request",
+           headers: Mapping[str, str] | None = None) -> JSON:
+    return JSON({"error": error, "field": field_name, "message": message}, status_code=status, headers=headers)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    snapshot: FloorsSnapshot | None = None,
+    keys: ApiKeys | None = None,
+    clock: Callable[[], float] = time.time,
+    background_refresh: bool = True,
+) -> Starlette:
+    """The ASGI app. `snapshot` and `keys` default to ones built from `settings`; with
+    `background_refresh` the app's lifespan starts (and stops) the snapshot's refresh thread."""
+    if snapshot is None:
+        client = aws_client("dynamodb", settings.endpoint, settings.region, max_attempts=settings.max_attempts,
+                            connect_timeout=settings.connect_timeout_s, read_timeout=settings.read_timeout_s)
+        snapshot = FloorsSnapshot(settings.table, client, refresh_interval_s=settings.refresh_interval_s,
+                                  max_staleness_s=settings.max_staleness_s, clock=clock, derive=prebid.index_floors)
+    if keys is None:
+        keys = ApiKeys.from_file(settings.api_keys_path, rate_per_s=settings.rate_per_s, burst=settings.burst)
+    openapi_bytes, openapi = load_openapi()
+    validator = RequestValidator(openapi["components"]["schemas"]["PredictionRequest"])
+    inventory_types = frozenset(openapi["components"]["schemas"]["PredictionRequest"]["properties"]
+                                ["inventory_type"]["enum"])
+    prebid_cache: dict[tuple[str, str], tuple[Snapshot, float, bytes]] = {}
+    cors = {"Access-Control-Allow-Origin": settings.cors_origin, "Access-Control-Allow-Methods": "GET, OPTIONS",
+            "Access-Control-Max-Age": "86400"}
+
+    def refusal(problem: str | None) -> Response:
+        if problem == REVOKED:
+            return _error(403, "X-API-Key", "the API key is revoked", "forbidden")
+        message = "the X-API-Key header is missing" if problem == MISSING else "the API key is not valid"
+        return _error(401, "X-API-Key", message, "unauthorized")
+
+    def throttled(key: ApiKey, cost: int) -> Response | None:
+        """None when the key's bucket holds `cost` tokens (they are taken), else the 429."""
+        allowed, wait_s = keys.bucket(key).take(cost)
+        if allowed:
+            return None
+        return _error(429, "X-API-Key", "rate limit exceeded", "rate_limited",
+                      headers={"Retry-After": retry_after_header(wait_s)})
+
+    async def body_json(request: Request) -> Any:
+        try:
+            return orjson.loads(await request.body())
+        except orjson.JSONDecodeError as err:
+            raise RequestError("body", f"not valid JSON: {err}") from err
+
+    def answer(request: Mapping[str, Any], current: Snapshot, now: float, started: float) -> dict[str, Any]:
+        out = decide(request, current, now, settings.static_floor)
+        out["prediction_timestamp"] = _iso(now)
+        out["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
+        return out
+
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        key, problem = keys.authenticate(request.headers.get("x-api-key"))
+        if key is None:
+            return refusal(problem)
+        refused = throttled(key, 1)
+        if refused is not None:
+            return refused
+        try:
+            payload = await body_json(request)
+            validator.validate(payload)
+        except RequestError as err:
+            return _error(400, err.field, err.message)
+        return JSON(answer(payload, snapshot.current, clock(), started))
+
+    async def predict_batch(request: Request) -> Response:
+        started = time.perf_counter()
+        # Authenticate before reading the body; the bucket is charged one token per impression.
+        key, problem = keys.authenticate(request.headers.get("x-api-key"))
+        if key is None:
+            return refusal(problem)
+        try:
+            payload = await body_json(request)
+            if not isinstance(payload, list):
+                raise RequestError("body", "must be a JSON array of prediction requests")
+            if not 1 <= len(payload) <= BATCH_MAX:
+                raise RequestError("body", f"must hold 1 to {BATCH_MAX} requests, got {len(payload)}")
+        except RequestError as err:
+            return _error(400, err.field, err.message)
+        refused = throttled(key, len(payload))
+        if refused is not None:
+            return refused
+        try:
+            for i, item in enumerate(payload):
+                validator.validate(item, f"[{i}].")
+        except RequestError as err:
+            return _error(400, err.field, err.message)
+        current, now = snapshot.current, clock()  # one snapshot and one instant for the batch
+        return JSON([answer(item, current, now, started) for item in payload])
+
+    async def health(request: Request) -> Response:
+        now = clock()
+        current = snapshot.current
+        age = snapshot.age_s(now)
+        status = "empty" if age is None else ("stale" if age > snapshot.max_staleness_s else "ok")
+        body = {"status": status, "snapshot_age_s": None if age is None else round(age, 3),
+                "max_staleness_s": snapshot.max_staleness_s, "items": len(current.floors),
+                "fresh_items": sum(1 for f in current.floors.values() if f.fresh(now)),
+                "model_versions": current.model_versions(), "refreshes": snapshot.refreshes,
+                "refresh_failures": snapshot.failures, "last_refresh_error": snapshot.last_error}
+        return JSON(body, status_code=200 if status == "ok" else 503, headers={"Cache-Control": "no-store"})
+
+    async def prebid_file(request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=cors)
+        inventory = request.query_params.get("inventory_type", settings.prebid_inventory_type)
+        if inventory not in inventory_types:
+            return _error(400, "inventory_type", f"must be one of {sorted(inventory_types)}", headers=cors)
+        domain, current, now = request.path_params["domain"], snapshot.current, clock()
+        cached = prebid_cache.get((domain, inventory))
+        if cached is not None and cached[0] is current and 0 <= now - cached[1] < PREBID_REUSE_S:
+            body = cached[2]
+        else:  # from the snapshot's Prebid index (the domain's rows), reused for a second per snapshot
+            source = current.derived if isinstance(current.derived, prebid.FloorIndex) else current.floors.values()
+            body = orjson.dumps(prebid.prebid_floors_file(
+                source, domain, now,
+                static_floor=settings.static_floor, floor_min=settings.floor_min, skip_rate=settings.skip_rate,
+                model_weights=settings.model_weights, inventory_type=inventory, max_age_s=settings.prebid_max_age_s))
+            if len(prebid_cache) >= PREBID_CACHE_MAX:
+                prebid_cache.clear()
+            prebid_cache[(domain, inventory)] = (current, now, body)
+        return Response(body, media_type="application/json",
+                        headers={**cors, "Cache-Control": f"public, max-age={settings.prebid_max_age_s}"})
+
+    async def openapi_document(request: Request) -> Response:
+        return Response(openapi_bytes, media_type="application/yaml")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if background_refresh:
+            snapshot.start()
+        try:
+            yield
+        finally:
+            if background_refresh:
+                snapshot.stop()
+
+    app = Starlette(routes=[
+        Route("/v2/predict", predict, methods=["POST"]),
+        Route("/v2/predict/batch", predict_batch, methods=["POST"]),
+        Route("/v2/health", health, methods=["GET"]),
+        Route("/v2/floors/prebid/{domain}", prebid_file, methods=["GET", "OPTIONS"]),
+        Route("/v2/openapi.yaml", openapi_document, methods=["GET"]),
+    ], lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
+    app.state.snapshot = snapshot
+    app.state.keys = keys
+    app.state.settings = settings
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="python -m serving.api", description="the floor API (uvicorn)")
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if not settings.api_keys_path.exists():
+        print(f"no key file at {settings.api_keys_path}: every predict call answers 401 "
+              f"(create a key: python -m serving.keys add NAME)")
+    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
+                log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
