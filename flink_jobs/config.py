@@ -174,7 +174,9 @@ class FeatureStoreConfig:
     control_endpoint: str | None  # the SageMaker control plane (creating the group locally); None on AWS
     credentials: dict[str, str]
     max_in_flight: int  # concurrent PutRecord calls per writer subtask
-    retry_deadline_ms: int  # how long one record may keep failing before the task fails and replays
+    retry_deadline_ms: int  # how long a record shed to the retry queue is retried before it is dropped
+    write_deadline_ms: int = 2_000  # how long one writer call (a batch) may take before it sheds the rest
+    retry_queue_size: int = 10_000  # shed records waiting per writer subtask; beyond it the oldest is dropped
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,8 @@ class JobSettings:
     parallelism: int
     max_parallelism: int
     static_floor_eur: float
+    # How far an event time may be ahead of the clock when read; beyond it FUTURE_EVENT_TIME.
+    event_time_max_ahead_ms: int = 300_000
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,8 @@ def _feature_store(groups: dict[str, dict[str, str]]) -> FeatureStoreConfig:
         credentials=credentials,
         max_in_flight=max_in_flight,
         retry_deadline_ms=store.duration_ms("retry.deadline", "5 min"),
+        write_deadline_ms=store.duration_ms("write.deadline", "2 s"),
+        retry_queue_size=store.integer("retry.queue.size", 10_000),
     )
 
 
@@ -309,6 +315,7 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> AppConfig:
         parallelism=job.integer("parallelism", 1),
         max_parallelism=job.integer("max.parallelism", 720),
         static_floor_eur=float(job.text("static.floor.eur", "2.00")),
+        event_time_max_ahead_ms=job.duration_ms("event.time.max.ahead", "5 min"),
     )
     if settings.parallelism > settings.max_parallelism:
         raise ConfigError(

@@ -4,8 +4,10 @@
 
 One row per segment and window, with the features named and typed as in
 schemas/feature_group.json; the writer (udfs/feature_store.py) puts each row as the
-segment's online record and returns once it is written. Off when FeatureStore.enabled
-is false (a deployment without a feature group).
+segment's online record. It returns within FeatureStore.write.deadline per batch: what
+it could not write by then waits in its retry queue, so a Feature Store outage never
+holds back the segment windows the floors come from. Off when FeatureStore.enabled is
+false (a deployment without a feature group).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def writer_settings(store: FeatureStoreConfig) -> feature_store.WriterSettings:
         secret_key=keys[1] if keys else None,
         max_in_flight=store.max_in_flight,
         retry_deadline_s=store.retry_deadline_ms / 1000,
+        write_deadline_s=store.write_deadline_ms / 1000,
+        retry_queue_size=store.retry_queue_size,
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pyflink.table import StatementSet, TableEnvironment
 
 from flink_jobs.config import AppConfig
-from flink_jobs.drift_graph import add_drift
+from flink_jobs.drift_graph import add_drift, register_java_instance
 from flink_jobs.online_features import add_online_feature_writes
 from flink_jobs.sql import (
     ISO_8601,
@@ -40,20 +40,39 @@ PROVISIONAL_MODEL_VERSION = scoring.PROVISIONAL_MODEL_VERSION
 
 # Per-event parsing and validation: Java functions of the connector jar, driven by the same
 # schemas/auction_event.schema.json (tests/support/validation_sql.py is their SQL specification).
-JAVA_FUNCTIONS = {
+# Built with Job.event.time.max.ahead (a later event time is FUTURE_EVENT_TIME): the tolerance goes
+# into the constructor, not into every call as a constant argument.
+VALIDATION_FUNCTIONS = {
     # the reject reason alone (the tests' and benchmarks' handle on the validator)
     "AUCTION_REJECT_REASON": "com.ssmas.yield.connectors.validation.AuctionRejectReason",
     # reason + every typed field from one parse (a table function: one call per record)
     "AUCTION_PARSE": "com.ssmas.yield.connectors.validation.AuctionEventParser",
-    # the event time of a valid event, for the source's watermark
+    # the event time of a valid event, NULL for a rejected one
     "AUCTION_EVENT_TIME": "com.ssmas.yield.connectors.validation.AuctionEventTime",
+    # the source's rowtime: a valid event's time, else the newest accepted one (watermark never stuck)
+    "AUCTION_ROW_TIME": "com.ssmas.yield.connectors.validation.AuctionRowTime",
+}
+JAVA_FUNCTIONS = {
     # COUNT_IF(condition, 'name'): the condition, counted as the job metric `name` when TRUE
     "COUNT_IF": "com.ssmas.yield.connectors.monitoring.CountIf",
 }
+DEFAULT_EVENT_TIME_MAX_AHEAD_MS = 300_000
 
 
-def register_functions(t_env: TableEnvironment) -> None:
+def register_functions(t_env: TableEnvironment, event_time_max_ahead_ms: int = DEFAULT_EVENT_TIME_MAX_AHEAD_MS) -> None:
     """The Java functions above; needs the connector jar on the environment's pipeline.jars."""
+    from pyflink.java_gateway import get_gateway
+
+    gateway = get_gateway()
+    # The connector jar is on the table environment's class loader (pipeline.jars), not py4j's.
+    loader = gateway.jvm.Thread.currentThread().getContextClassLoader()
+    signature = gateway.new_array(gateway.jvm.Class, 1)
+    signature[0] = gateway.jvm.Long.TYPE
+    for name, java_class in VALIDATION_FUNCTIONS.items():
+        arguments = gateway.new_array(gateway.jvm.Object, 1)
+        arguments[0] = gateway.jvm.Long(event_time_max_ahead_ms)
+        j_function = loader.loadClass(java_class).getConstructor(signature).newInstance(arguments)
+        register_java_instance(t_env, name, j_function)
     for name, java_class in JAVA_FUNCTIONS.items():
         t_env.execute_sql(f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {name} AS '{java_class}' LANGUAGE JAVA")
 
@@ -82,19 +101,21 @@ def file_source_options(path: str) -> dict[str, str]:
 def auction_stream_ddl(source_options: dict[str, str], lateness_ms: int) -> str:
     """The source table: raw payloads, event time parsed from them, the watermark.
 
-    Needs register_functions(): the event time is AUCTION_EVENT_TIME(payload), one streaming
-    parse; it equals the SQL specification's event time on every valid event and is NULL on a rejected one.
+    Needs register_functions(): the event time is AUCTION_ROW_TIME(payload), one streaming
+    parse; it equals the SQL specification's event time on every valid event. A rejected record
+    carries the newest accepted event time instead, so that a shard of rejected records never
+    holds the watermark back nor moves it ahead (AuctionRowTime says why); it never reaches a window.
     """
     return render_ddl(
         "auction_stream",
-        event_time_expr="AUCTION_EVENT_TIME(payload)",
+        event_time_expr="AUCTION_ROW_TIME(payload)",
         lateness_interval=interval_sql(lateness_ms),
         source_options=with_options(source_options),
     )
 
 
 def register_tables(t_env: TableEnvironment, config: AppConfig, source_options: dict[str, str]) -> None:
-    register_functions(t_env)
+    register_functions(t_env, config.job.event_time_max_ahead_ms)
     t_env.execute_sql(auction_stream_ddl(source_options, config.job.lateness_ms))
     lake = config.lake.path
     for name in ("raw_events", "raw_errors", "raw_late", "floors_parquet"):

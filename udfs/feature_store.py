@@ -4,17 +4,38 @@ The Feature Store has no Flink connector, so the writer is a vectorized (pandas)
 function that the job calls once per segment row of a closed window. Each call gets a
 batch of rows (an Arrow batch of the Python bundle) and:
 
-- writes the batch concurrently, at most `max_in_flight` PutRecord calls at a time;
-- retries throttling, 5xx and connection errors with exponential backoff and full jitter;
-- returns only once every row of the batch is written.
+- writes the batch concurrently, at most `max_in_flight` PutRecord calls at a time, a
+  segment's windows one after the other;
+- retries throttling, 5xx and connection errors with exponential backoff and full jitter,
+  but only until the call's deadline (`write_deadline_s`, FeatureStore.write.deadline,
+  default 2 s per batch);
+- sheds what is still unwritten then to a bounded retry queue, which a background thread
+  of the worker drains (same backoff), and returns.
 
-That last point is what makes it safe: a checkpoint barrier waits for the Python bundle
-to finish, so no checkpoint acknowledges a record that is not in the Feature Store, and
-a slow or throttled Feature Store blocks the bundle, which backpressures the job instead
-of queueing or dropping records. A record that still fails after `retry_deadline_s`
-fails the task: Flink restarts from the last checkpoint and the replay writes the same
-record again (PutRecord is an upsert keyed by the record identifier; an equal event time
-replaces the same values).
+Why: the writer shares the segment-window operator with the floors. While a call blocks,
+the Python bundle blocks, which backpressures that operator and holds FLOORS back; an
+outage must never do that (DESIGN.md section 11). Waiting for every row, as this writer
+once did, held floors back for as long as the outage lasted (up to the retry deadline
+times the batch). Now an outage costs each batch at most `write_deadline_s`.
+
+The queue keeps one record per record identifier: the online record is an upsert of the
+segment's latest window, so a newer window supersedes a queued older one (and a write of
+a newer window removes it). When it holds `retry_queue_size` records the oldest is
+dropped and counted; so is a queued record still failing after `retry_deadline_s`
+(FeatureStore.retry.deadline) or rejected by the store. Metrics, in the group MSF
+forwards: FeatureStoreRecordsShed (queued for later), FeatureStoreRecordsDropped,
+FeatureStoreRetryQueueSize (gauge), beside featureStoreRecordsWritten (the drain's
+writes included), featureStoreRetries and featureStoreThrottled.
+
+What this gives up: the call no longer returns only once every row is written, so a
+checkpoint may cover a window whose online record is only in the queue, and a record
+queued when the job fails, stops or is drained is in no checkpoint and is not replayed.
+The exactly-once record of every window is the Parquet history (processed/features/);
+the online store holds the latest window of each segment and converges with the
+segment's next window or the queue's drain, not with a replay. A record the store
+rejects on the hot path (validation, access denied) still fails the task, and Flink
+replays from the last checkpoint (PutRecord is an upsert keyed by the record
+identifier; an equal event time replaces the same values).
 
 Like udfs/scoring.py, the function is shipped to the Python workers by value: they need
 neither this repository nor the job's config, only boto3 and pandas.
@@ -23,11 +44,14 @@ neither this repository nor the job's config, only boto3 and pandas.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +75,9 @@ RETRYABLE_CODES = frozenset({
 BACKOFF_BASE_S = 0.05
 BACKOFF_CAP_S = 5.0
 METRIC_GROUP = "kinesisanalytics"  # the group MSF forwards to CloudWatch
+DEFAULT_WRITE_DEADLINE_S = 2.0
+DEFAULT_RETRY_QUEUE_SIZE = 10_000
+LOG = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- the feature group
@@ -165,29 +192,41 @@ class WriterSettings:
     access_key: str | None  # None: the default credential chain (the MSF application role)
     secret_key: str | None
     max_in_flight: int
-    retry_deadline_s: float
+    retry_deadline_s: float  # how long a shed record is retried by the queue before it is dropped
+    write_deadline_s: float = DEFAULT_WRITE_DEADLINE_S  # how long one call (one batch) may take
+    retry_queue_size: int = DEFAULT_RETRY_QUEUE_SIZE  # records waiting for the drain, at most
 
 
 def runtime_client(settings: WriterSettings) -> Any:
-    """A Feature Store runtime client that does not retry by itself: the writer owns retries and counts them."""
+    """A Feature Store runtime client that does not retry by itself: the writer owns retries and counts them.
+
+    The pool has room for the hot path's calls and the drain's, which run at the same time.
+    """
     keys = (settings.access_key, settings.secret_key or "") if settings.access_key else None
     return aws_client("sagemaker-featurestore-runtime", settings.endpoint, settings.region, credentials=keys,
-                      max_attempts=0, max_pool_connections=settings.max_in_flight)
+                      max_attempts=0, max_pool_connections=2 * settings.max_in_flight)
 
 
 @dataclass
 class WriteOutcome:
     attempts: int
     throttled: int
+    written: bool = True  # False: shed to the retry queue (not written when the call returned)
 
 
 class RecordWriteFailed(RuntimeError):
     """A record kept failing past the retry deadline, or failed for a reason retrying cannot fix."""
 
 
+class DeadlinePassed(RecordWriteFailed):
+    """A record still failing (retryably) when its deadline came: the caller may queue it."""
+
+
 def write_with_retries(put: Callable[..., Any], request: dict[str, Any], deadline_s: float,
-                       rng: random.Random, sleep: Callable[[float], None] = time.sleep) -> WriteOutcome:
-    """One PutRecord until it succeeds; raises RecordWriteFailed when it cannot."""
+                       rng: random.Random, sleep: Callable[[float], None] = time.sleep,
+                       deadline_property: str = "FeatureStore.retry.deadline") -> WriteOutcome:
+    """One PutRecord until it succeeds; raises DeadlinePassed when it is still failing at the deadline
+    (no backoff pause runs past it) and RecordWriteFailed when retrying cannot help."""
     started = time.monotonic()
     attempts = throttled = 0
     while True:
@@ -202,16 +241,132 @@ def write_with_retries(put: Callable[..., Any], request: dict[str, Any], deadlin
                     f"PutRecord of {record_id!r} to {request['FeatureGroupName']} failed and is not retryable: "
                     f"{type(err).__name__}: {err}") from err
             throttled += is_throttle(err)
-            if time.monotonic() - started > deadline_s:
-                raise RecordWriteFailed(
+            pause = backoff_s(attempts, rng)
+            if time.monotonic() - started + pause > deadline_s:
+                raise DeadlinePassed(
                     f"PutRecord of {record_id!r} to {request['FeatureGroupName']} still failing after "
-                    f"{attempts} attempts in {deadline_s:.0f} s (FeatureStore.retry.deadline): "
+                    f"{attempts} attempts in {deadline_s:g} s ({deadline_property}): "
                     f"{type(err).__name__}: {err}") from err
-            sleep(backoff_s(attempts, rng))
+            sleep(pause)
+
+
+class WriterStats:
+    """Counts kept by any thread of the writer; the function's eval publishes them as metrics.
+
+    (Flink's Python metrics count in the thread that runs the function, so the drain thread
+    cannot touch them itself.)
+    """
+
+    FIELDS = ("written", "retries", "throttled", "shed", "dropped")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(self.FIELDS, 0)
+        self._published = dict.fromkeys(self.FIELDS, 0)
+
+    def add(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                self._counts[name] += delta
+
+    def get(self, name: str) -> int:
+        with self._lock:
+            return self._counts[name]
+
+    def unpublished(self) -> dict[str, int]:
+        """What was counted since the last call."""
+        with self._lock:
+            deltas = {name: self._counts[name] - self._published[name] for name in self.FIELDS}
+            self._published = dict(self._counts)
+        return deltas
+
+
+@dataclass
+class QueuedRecord:
+    request: dict[str, Any]
+    event_time: str  # ISO-8601 UTC strings of one format: they compare in time order
+    shed_at: float  # time.monotonic() when it was first shed (superseding restarts it)
+    attempts: int = 0
+
+
+class RetryQueue:
+    """What the hot path could not write in time, one record per record identifier, oldest first.
+
+    A record is an upsert of its segment's latest window: a newer window supersedes a queued
+    older one (its place too: it goes to the back), an older one is not queued at all. Beyond
+    `capacity` the oldest record is dropped and counted.
+    """
+
+    def __init__(self, capacity: int, stats: WriterStats) -> None:
+        self.capacity = capacity
+        self.stats = stats
+        self._records: OrderedDict[str, QueuedRecord] = OrderedDict()
+        self._changed = threading.Condition()
+
+    def __len__(self) -> int:
+        with self._changed:
+            return len(self._records)
+
+    def offer(self, record_id: str, event_time: str, request: dict[str, Any]) -> None:
+        with self._changed:
+            held = self._records.get(record_id)
+            if held is not None and held.event_time > event_time:
+                return  # a newer window of the segment already waits
+            self._records.pop(record_id, None)
+            self._records[record_id] = QueuedRecord(request, event_time, time.monotonic())
+            while len(self._records) > self.capacity:
+                self._records.popitem(last=False)
+                self.stats.add(dropped=1)
+            self._changed.notify_all()
+
+    def written(self, record_id: str, event_time: str) -> None:
+        """A window of the record was written: a queued window as old or older is obsolete."""
+        with self._changed:
+            held = self._records.get(record_id)
+            if held is not None and held.event_time <= event_time:
+                del self._records[record_id]
+
+    def take(self, count: int, timeout_s: float) -> list[tuple[str, QueuedRecord]]:
+        """Up to `count` records from the front (removed), waiting up to `timeout_s` for one."""
+        with self._changed:
+            if not self._records:
+                self._changed.wait(timeout_s)
+            return [self._records.popitem(last=False) for _ in range(min(count, len(self._records)))]
+
+    def put_back(self, record_id: str, record: QueuedRecord) -> None:
+        """A taken record that failed again goes back to the front, unless a newer one came meanwhile."""
+        with self._changed:
+            if record_id in self._records:
+                return
+            self._records[record_id] = record
+            self._records.move_to_end(record_id, last=False)
+            while len(self._records) > self.capacity:
+                self._records.popitem(last=False)
+                self.stats.add(dropped=1)
+
+    def clear(self) -> int:
+        with self._changed:
+            count = len(self._records)
+            self._records.clear()
+            return count
+
+
+class _Sequence:
+    """One record identifier's requests of a batch, written in order by one pool thread."""
+
+    def __init__(self, positions: list[int], requests: list[dict[str, Any]]) -> None:
+        self.positions = positions
+        self.requests = requests
+        self.outcomes: list[WriteOutcome] = []
+        self.lock = threading.Lock()
+        self.abandoned = False
+        self.failure: RecordWriteFailed | None = None
 
 
 class BatchWriter:
-    """Writes batches of PutRecord requests, at most `max_in_flight` at a time, each until it succeeds.
+    """Writes batches of PutRecord requests, at most `max_in_flight` at a time, for at most
+    `write_deadline_s` per batch; what is not written by then goes to a RetryQueue that a
+    background thread drains.
 
     Requests for the same record (a segment's windows) go one after the other, in batch order:
     the store ignores a put older than the record it holds, so a window written after its
@@ -219,46 +374,143 @@ class BatchWriter:
     """
 
     def __init__(self, settings: WriterSettings, record_identifier: str, client: Any = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, event_time: str = "event_time") -> None:
         self.settings = settings
         self.record_identifier = record_identifier
+        self.event_time = event_time
         self.client = client or runtime_client(settings)
         self.rng = rng or random.Random()
+        self.stats = WriterStats()
+        self.queue = RetryQueue(settings.retry_queue_size, self.stats)
         self.pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="put-record")
+        self.drain_pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="put-record-drain")
+        self._closing = threading.Event()
+        self._drain = threading.Thread(target=self._drain_forever, name="feature-store-drain", daemon=True)
+        self._drain.start()
+
+    def _field(self, request: dict[str, Any], name: str) -> str:
+        return next((fv["ValueAsString"] for fv in request["Record"] if fv["FeatureName"] == name), "")
 
     def _record_id(self, request: dict[str, Any]) -> str:
-        return next(fv["ValueAsString"] for fv in request["Record"] if fv["FeatureName"] == self.record_identifier)
+        return self._field(request, self.record_identifier)
 
-    def _write_in_order(self, requests: list[dict[str, Any]]) -> list[WriteOutcome]:
-        return [write_with_retries(self.client.put_record, request, self.settings.retry_deadline_s, self.rng)
-                for request in requests]
+    # ------------------------------------------------------------------ the hot path
+
+    def _write_sequence(self, sequence: _Sequence, deadline: float) -> None:
+        for request in sequence.requests:
+            with sequence.lock:
+                if sequence.abandoned or time.monotonic() >= deadline:
+                    return  # started too late (the pool was busy): the batch sheds it
+            try:
+                outcome = write_with_retries(self.client.put_record, request, deadline - time.monotonic(),
+                                             self.rng, deadline_property="FeatureStore.write.deadline")
+            except DeadlinePassed:
+                return  # the batch sheds it (and what follows) when it gives up on this sequence
+            except RecordWriteFailed as err:
+                sequence.failure = err
+                return
+            with sequence.lock:
+                sequence.outcomes.append(outcome)
+                if sequence.abandoned:  # written after the batch gave up on it: no need to queue it
+                    self.queue.written(self._record_id(request), self._field(request, self.event_time))
+                    self.stats.add(written=1, retries=outcome.attempts - 1, throttled=outcome.throttled)
+                    return
 
     def write(self, requests: list[dict[str, Any]]) -> list[WriteOutcome]:
-        """Returns once every request is written (outcomes in request order); raises the first
-        RecordWriteFailed once all writes have ended."""
+        """Returns within about `write_deadline_s` (outcomes in request order): each request written,
+        or shed to the retry queue (written=False). Raises the first RecordWriteFailed (a record
+        the store rejects) once the batch has ended."""
+        deadline = time.monotonic() + self.settings.write_deadline_s
         by_record: dict[str, list[int]] = {}
         for i, request in enumerate(requests):
             by_record.setdefault(self._record_id(request), []).append(i)
-        futures = {self.pool.submit(self._write_in_order, [requests[i] for i in positions]): positions
-                   for positions in by_record.values()}
+        sequences = [_Sequence(positions, [requests[i] for i in positions]) for positions in by_record.values()]
+        futures = [self.pool.submit(self._write_sequence, s, deadline) for s in sequences]
+        wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+
         outcomes: list[WriteOutcome | None] = [None] * len(requests)
         failure = None
-        for future, positions in futures.items():
-            try:
-                for i, outcome in zip(positions, future.result(), strict=True):
+        for sequence in sequences:
+            with sequence.lock:
+                sequence.abandoned = True
+                written = list(sequence.outcomes)
+                failure = failure or sequence.failure
+                for i, outcome in zip(sequence.positions, written, strict=False):
                     outcomes[i] = outcome
-            except RecordWriteFailed as err:
-                failure = failure or err
+                unwritten = sequence.positions[len(written):]
+                if unwritten and sequence.failure is None:
+                    newest = requests[unwritten[-1]]  # the others are older windows of the same record
+                    self.queue.offer(self._record_id(newest), self._field(newest, self.event_time), newest)
+                    self.stats.add(shed=len(unwritten))
+                for i in unwritten:
+                    outcomes[i] = WriteOutcome(0, 0, written=False)
+            for request in sequence.requests[:len(written)]:
+                self.queue.written(self._record_id(request), self._field(request, self.event_time))
+            self.stats.add(written=len(written), retries=sum(o.attempts - 1 for o in written),
+                           throttled=sum(o.throttled for o in written))
         if failure is not None:
             raise failure
         return [o for o in outcomes if o is not None]
 
+    # ------------------------------------------------------------------ the drain
+
+    def _drain_one(self, record_id: str, record: QueuedRecord) -> bool:
+        """One attempt; True when the record is done with (written, rejected or expired)."""
+        if time.monotonic() - record.shed_at > self.settings.retry_deadline_s:
+            self.stats.add(dropped=1)
+            LOG.warning("dropped the online record %r (%s): still unwritten after %g s (FeatureStore.retry.deadline)",
+                        record_id, record.event_time, self.settings.retry_deadline_s)
+            return True
+        record.attempts += 1
+        try:
+            self.client.put_record(**record.request)
+        except Exception as err:  # noqa: BLE001 - classified right below
+            if not is_retryable(err):
+                self.stats.add(dropped=1)
+                LOG.error("dropped the online record %r (%s): not retryable: %s: %s",
+                          record_id, record.event_time, type(err).__name__, err)
+                return True
+            self.stats.add(retries=1, throttled=int(is_throttle(err)))
+            return False
+        self.stats.add(written=1)
+        return True
+
+    def _drain_forever(self) -> None:
+        failures = 0
+        while not self._closing.is_set():
+            taken = self.queue.take(self.settings.max_in_flight, timeout_s=0.5)
+            if not taken:
+                continue
+            done = list(self.drain_pool.map(lambda item: self._drain_one(*item), taken))
+            for (record_id, record), ok in zip(taken, done, strict=True):
+                if not ok:
+                    self.queue.put_back(record_id, record)
+            failures = 0 if all(done) else failures + 1
+            if failures:
+                self._closing.wait(backoff_s(failures, self.rng))
+
+    def drain_until_empty(self, timeout_s: float) -> bool:
+        """Waits for the queue to empty (tests, benchmarks); True if it did."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.queue) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not len(self.queue)
+
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        """Stops the drain; what is still queued is lost from the online store (the Parquet history has it)."""
+        self._closing.set()
+        self._drain.join(timeout=self.settings.write_deadline_s)
+        lost = self.queue.clear()
+        if lost:
+            self.stats.add(dropped=lost)
+            LOG.warning("closing with %d online records still queued: they are not in the Feature Store", lost)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.drain_pool.shutdown(wait=False, cancel_futures=True)
 
 
 class OnlineFeatureWriter(ScalarFunction):
-    """Writes a batch of rows (values in spec.features order) and returns each row's attempt count."""
+    """Writes a batch of rows (values in spec.features order) and returns each row's attempt count
+    (0: shed to the retry queue)."""
 
     def __init__(self, spec: FeatureGroupSpec, settings: WriterSettings) -> None:
         self.spec = spec
@@ -269,22 +521,34 @@ class OnlineFeatureWriter(ScalarFunction):
         return False
 
     def open(self, function_context: FunctionContext) -> None:
-        self.writer = BatchWriter(self.settings, self.spec.record_identifier)
+        self.writer = BatchWriter(self.settings, self.spec.record_identifier, event_time=self.spec.event_time)
         metrics = function_context.get_metric_group().add_group(METRIC_GROUP)
-        self.records_written = metrics.counter("featureStoreRecordsWritten")
-        self.retries = metrics.counter("featureStoreRetries")
-        self.throttled = metrics.counter("featureStoreThrottled")
+        self.counters = {
+            "written": metrics.counter("featureStoreRecordsWritten"),
+            "retries": metrics.counter("featureStoreRetries"),
+            "throttled": metrics.counter("featureStoreThrottled"),
+            "shed": metrics.counter("FeatureStoreRecordsShed"),
+            "dropped": metrics.counter("FeatureStoreRecordsDropped"),
+        }
+        queue = self.writer.queue
+        metrics.gauge("FeatureStoreRetryQueueSize", lambda: len(queue))
+
+    def _publish(self) -> None:
+        for name, delta in self.writer.stats.unpublished().items():
+            if delta:
+                self.counters[name].inc(delta)
 
     def eval(self, *columns: pd.Series) -> pd.Series:
         requests = [put_record_request(self.spec, row) for row in zip(*columns, strict=True)]
-        outcomes = self.writer.write(requests)  # a failure fails the task: Flink replays from the checkpoint
-        self.records_written.inc(len(outcomes))
-        self.retries.inc(sum(o.attempts - 1 for o in outcomes))
-        self.throttled.inc(sum(o.throttled for o in outcomes))
+        try:
+            outcomes = self.writer.write(requests)  # a rejected record fails the task: Flink replays
+        finally:
+            self._publish()  # the drain's counts too, since the last call
         return pd.Series([o.attempts for o in outcomes], dtype="int64")
 
     def close(self) -> None:
         self.writer.close()
+        self._publish()
 
 
 def writer_function(spec: FeatureGroupSpec, settings: WriterSettings) -> Any:

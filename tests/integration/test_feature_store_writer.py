@@ -1,23 +1,29 @@
-"""The online feature writer without the job: its schema, its records, its retries, its config.
+"""The online feature writer without the job: its schema, its records, its retries, its retry
+queue, its config.
 
 Requests go through the real boto3 client to a Feature Store stand-in of this module's own
-(port 5162), backed by moto's control plane.
+(port 5162, throttling), or to the shared one through a fault proxy (port 5163), both backed
+by moto's control plane.
 """
 
 from __future__ import annotations
 
 import random
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.model import ServiceModel
 from botocore.session import get_session
 from botocore.validate import ParamValidator
+from pyflink.table.udf import FunctionContext
 
 from flink_jobs.config import ConfigError, load_config, write_properties
 from flink_jobs.online_features import feature_columns_sql
@@ -26,24 +32,31 @@ from local_kinesis import resources, standins
 from schemas import segment_windows
 from tests.integration.test_feature_store_standin import StandIn
 from tests.support.e2e_scenario import expected_features, known_events
+from tests.support.fault_proxy import FaultProxy
 from tests.support.online_records import as_dict, iso_ms, logged_puts
 from udfs import feature_store
 from udfs.aws import aws_client
 from udfs.feature_store import (
     BatchWriter,
+    DeadlinePassed,
+    OnlineFeatureWriter,
     RecordWriteFailed,
+    RetryQueue,
     WriterSettings,
+    WriterStats,
     backoff_s,
     feature_value,
     is_retryable,
     load_spec,
     put_record_request,
+    read_online_records,
     runtime_client,
     write_with_retries,
 )
 
 REGION = "eu-west-1"
 PORT = 5162  # this module's own stand-in
+PROXY_PORT = 5163  # a fault proxy in front of the shared stand-in
 PARTITION_COLUMNS = {"year", "month", "day", "hour"}
 # How each segment_features SQL type is stored in the Feature Store.
 FEATURE_TYPE_OF_SQL = {"STRING": "String", "TIMESTAMP": "String", "BIGINT": "Integral", "INT": "Integral",
@@ -178,8 +191,10 @@ def throttled_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand
     server.kill()
 
 
-def settings(endpoint: str, deadline_s: float = 60.0) -> WriterSettings:
-    return WriterSettings(REGION, endpoint, "test", "test", max_in_flight=4, retry_deadline_s=deadline_s)
+def settings(endpoint: str, deadline_s: float = 60.0, write_deadline_s: float = 60.0,
+             queue_size: int = 10_000) -> WriterSettings:
+    return WriterSettings(REGION, endpoint, "test", "test", max_in_flight=4, retry_deadline_s=deadline_s,
+                          write_deadline_s=write_deadline_s, retry_queue_size=queue_size)
 
 
 def request(group: str, key: str, event_time: str | None = None) -> dict:
@@ -222,10 +237,131 @@ def test_a_rejected_record_fails_at_once(throttled_server: StandIn, group: str):
 
 
 def test_an_unreachable_store_fails_after_the_deadline(group: str):
+    """write_with_retries on its own; the writer catches this and sheds the record (below)."""
     # 5169: in this engineer's port range, nothing listens there.
     client = runtime_client(settings("http://127.0.0.1:5169"))
-    with pytest.raises(RecordWriteFailed, match="still failing after .* attempts.*retry.deadline"):
+    with pytest.raises(DeadlinePassed, match="still failing after .* attempts.*retry.deadline"):
         write_with_retries(client.put_record, request(group, "x"), 0.5, random.Random(0))
+
+
+# --------------------------------------------------------------------------- the retry queue
+
+
+def test_the_queue_keeps_only_the_newest_window_of_a_record():
+    stats = WriterStats()
+    queue = RetryQueue(10, stats)
+    queue.offer("a", "2026-01-01T00:00:10.000Z", {"w": "a1"})
+    queue.offer("b", "2026-01-01T00:00:10.000Z", {"w": "b1"})
+    queue.offer("a", "2026-01-01T00:00:20.000Z", {"w": "a2"})  # supersedes a1, goes to the back
+    queue.offer("a", "2026-01-01T00:00:10.000Z", {"w": "a1"})  # older than what waits: ignored
+    assert len(queue) == 2
+    taken = queue.take(10, timeout_s=0)
+    assert [(rid, r.request["w"]) for rid, r in taken] == [("b", "b1"), ("a", "a2")]
+    for rid, record in taken:
+        queue.put_back(rid, record)
+    queue.written("b", "2026-01-01T00:00:20.000Z")  # a newer window of b was written directly
+    queue.written("a", "2026-01-01T00:00:10.000Z")  # an older window of a: a2 still waits
+    assert [(rid, r.request["w"]) for rid, r in queue.take(10, timeout_s=0)] == [("a", "a2")]
+    assert stats.get("dropped") == 0
+
+
+def test_a_full_queue_drops_its_oldest_and_counts_them():
+    stats = WriterStats()
+    queue = RetryQueue(3, stats)
+    for i in range(5):
+        queue.offer(f"k{i}", "2026-01-01T00:00:10.000Z", {"i": i})
+    assert len(queue) == 3 and stats.get("dropped") == 2
+    assert [rid for rid, _ in queue.take(10, timeout_s=0)] == ["k2", "k3", "k4"]
+
+
+class Metrics:
+    """Stands in for a worker's metric group: what the function registers and counts."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.gauges: dict[str, Any] = {}
+        self.groups: list[str] = []
+
+    def add_group(self, name: str, extra: str | None = None) -> Metrics:
+        self.groups.append(name)
+        return self
+
+    def counter(self, name: str) -> Any:
+        counts = self.counts
+        counts[name] = 0
+
+        class Counter:
+            def inc(self, n: int = 1) -> None:
+                counts[name] += n
+
+        return Counter()
+
+    def gauge(self, name: str, obj: Any) -> None:
+        self.gauges[name] = obj
+
+
+def column_values(group: str, keys: list[str], event_time: str) -> list[pd.Series]:
+    spec = load_spec(group)
+    rows = [{"segment_id": f"fine#{k}", "event_time": event_time, "auctions": 7} for k in keys]
+    return [pd.Series([r.get(name) for r in rows]) for name in spec.feature_names]
+
+
+@pytest.fixture
+def blocked_store(running_standins: None) -> Iterator[FaultProxy]:
+    """The shared Feature Store stand-in behind a proxy of ours, blocked (the stand-in stays up)."""
+    with FaultProxy(standins.HOST, standins.FEATURE_STORE_PORT, listen_port=PROXY_PORT) as proxy:
+        yield proxy
+
+
+@pytest.mark.parametrize("mode", ["refuse", "blackhole"])
+def test_an_outage_sheds_on_time_and_the_queue_drains_after_it(blocked_store: FaultProxy, group: str, mode: str):
+    """The call returns at its deadline with nothing written; the queue keeps each segment's newest
+    window; once the store is back the drain writes exactly those, and the metrics say so."""
+    spec = load_spec(group)
+    keys = [f"{mode}-{i}" for i in range(30)]
+    function = OnlineFeatureWriter(spec, settings(blocked_store.url, write_deadline_s=0.5))
+    metrics = Metrics()
+    function.open(FunctionContext(metrics, {}))
+    try:
+        blocked_store.block(mode)
+        for window in range(3):
+            started = time.monotonic()
+            attempts = function.eval(*column_values(group, keys, f"2026-11-25T10:00:{10 * window:02d}.000Z"))
+            assert time.monotonic() - started < 1.5  # the deadline, not the outage
+            assert attempts.tolist() == [0] * len(keys)  # nothing written: all shed
+        # Newest windows of a third of the segments once more, as one batch with an older window.
+        function.eval(*column_values(group, keys[:10], "2026-11-25T10:00:30.000Z"))
+        assert metrics.groups == [feature_store.METRIC_GROUP]
+        assert metrics.counts["FeatureStoreRecordsShed"] == 3 * len(keys) + 10
+        assert metrics.gauges["FeatureStoreRetryQueueSize"]() == len(keys)  # one per segment
+        assert metrics.counts["featureStoreRecordsWritten"] == 0 and metrics.counts["FeatureStoreRecordsDropped"] == 0
+        assert read_online_records(group, standins.FEATURE_STORE_ENDPOINT, REGION,
+                                   [f"fine#{k}" for k in keys]) == {}
+
+        blocked_store.unblock()
+        assert function.writer.drain_until_empty(60), "the queue did not drain after the outage"
+        online = read_online_records(group, standins.FEATURE_STORE_ENDPOINT, REGION, [f"fine#{k}" for k in keys])
+        assert {k: r["event_time"] for k, r in online.items()} == {
+            f"fine#{k}": "2026-11-25T10:00:30.000Z" if i < 10 else "2026-11-25T10:00:20.000Z"
+            for i, k in enumerate(keys)}
+        function.eval(*column_values(group, keys[:1], "2026-11-25T10:00:40.000Z"))  # publishes the drain's counts
+        assert metrics.counts["featureStoreRecordsWritten"] == len(keys) + 1
+        assert metrics.counts["FeatureStoreRecordsDropped"] == 0
+        assert metrics.gauges["FeatureStoreRetryQueueSize"]() == 0
+    finally:
+        function.close()
+
+
+def test_a_record_failing_past_the_retry_deadline_is_dropped(blocked_store: FaultProxy, group: str):
+    writer = BatchWriter(settings(blocked_store.url, deadline_s=1.0, write_deadline_s=0.3), "segment_id")
+    try:
+        blocked_store.block("refuse")
+        outcomes = writer.write([request(group, f"expire-{i}", "2026-11-25T10:00:10.000Z") for i in range(5)])
+        assert not any(o.written for o in outcomes) and writer.stats.get("shed") == 5
+        assert writer.drain_until_empty(30)
+        assert writer.stats.get("dropped") == 5 and writer.stats.get("written") == 0
+    finally:
+        writer.close()
 
 
 # --------------------------------------------------------------------------- config
@@ -241,6 +377,9 @@ def test_an_unreachable_store_fails_after_the_deadline(group: str):
         ("max.in.flight", "500", "FeatureStore.max.in.flight"),
         ("max.in.flight", "many", "FeatureStore.max.in.flight"),
         ("retry.deadline", "forever", "FeatureStore.retry.deadline"),
+        ("write.deadline", "0 s", "FeatureStore.write.deadline"),
+        ("write.deadline", "soon", "FeatureStore.write.deadline"),
+        ("retry.queue.size", "0", "FeatureStore.retry.queue.size"),
         ("aws.credentials.provider", "ASSUME_ROLE", "FeatureStore.aws.credentials.provider"),
         ("aws.credentials.basic.secretkey", "", "FeatureStore.aws.credentials.basic.secretkey"),
     ],
@@ -255,5 +394,6 @@ def test_feature_store_properties(tmp_path: Path):
     store = load_config().feature_store
     assert store is not None and store.enabled and store.endpoint == standins.FEATURE_STORE_ENDPOINT
     assert store.max_in_flight == 8 and store.retry_deadline_ms == 300_000
+    assert store.write_deadline_ms == 2_000 and store.retry_queue_size == 10_000
     off = load_config(write_properties(tmp_path / "off.json", {"FeatureStore": {"enabled": "false"}}))
     assert off.feature_store is not None and not off.feature_store.enabled

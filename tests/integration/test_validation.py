@@ -34,7 +34,7 @@ VALID_EDGES = [
     | {"impression_id": "imp-3", "filled": False},
     VALID | {"impression_id": "imp-4", "user_engagement_score": 0, "historical_ctr_avg": 1, "floor_price_eur": 0},
     VALID | {"impression_id": "imp-5", "event_time": "2026-11-23T20:15:30Z", "device_performance_score": 7},
-    VALID | {"impression_id": "imp-6", "event_time": "2028-02-29T23:59:59.999Z"},
+    VALID | {"impression_id": "imp-6", "event_time": "2024-02-29T23:59:59.999Z"},
 ]
 
 MORE_BAD = [
@@ -50,6 +50,11 @@ MORE_BAD = [
     (VALID | {"event_time": "2026-11-23T20:15:30.250+01:00"}, "BAD_EVENT_TIME"),
     (VALID | {"filled": 1}, "WRONG_TYPE:filled"),
     (VALID | {"user_engagement_score": {"v": 1}}, "WRONG_TYPE:user_engagement_score"),
+    # beyond Job.event.time.max.ahead of the clock: a producer clock gone wrong, quarantined
+    (VALID | {"event_time": "9999-12-31T23:59:59.999Z"}, "FUTURE_EVENT_TIME"),
+    # the sane maxima of the schema (every sink stores them; 1e400 would read as Infinity)
+    (VALID | {"floor_price_eur": 10_000.5}, "OUT_OF_RANGE:floor_price_eur"),
+    (VALID | {"bid_count": 2**31}, "OUT_OF_RANGE:bid_count"),
 ]
 
 

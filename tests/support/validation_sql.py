@@ -14,14 +14,36 @@ and cast with TRY_CAST.
 Reasons are stable strings: OVERSIZED, NOT_JSON, NOT_AN_OBJECT,
 MISSING_FIELD:<f> (absent or null), WRONG_TYPE:<f>, OUT_OF_RANGE:<f>, UNKNOWN_VALUE:<f>,
 BAD_EVENT_TIME. The first failing check wins, in schema order.
+
+What this SQL cannot say, and the Java parser does (`beyond_sql` names it for a record, so the
+comparison tests set such records aside by name and check the Java reason instead):
+* anything but whitespace after the object (NOT_JSON): Flink's IS JSON reads the first value only;
+* a key of the event object written twice (DUPLICATE_KEY): Flink's JSON functions keep the last;
+* an event time further ahead of the clock than Job.event.time.max.ahead (FUTURE_EVENT_TIME): it
+  depends on when the record is read.
 """
 
 from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import UTC, datetime
 
 from schemas.events import Field, fields, load_schema, typed_column_names  # noqa: F401 - the tests read them here too
 
 # ISO-8601 UTC with optional milliseconds, as the brief fixes it.
 EVENT_TIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,3})?Z$"
+
+
+def end_anchored(pattern: str) -> str:
+    """A final `$` as JSON Schema (ECMA-262) means it, the end of the text: `\\z` in Java regex.
+
+    Java's `$` also matches before a final line terminator ("ES\\n"); the Java parser does the same.
+    """
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        return pattern[:-1] + "\\z"
+    return pattern
 
 
 def _lit(text: str) -> str:
@@ -59,6 +81,10 @@ def _type_mismatch(field: Field) -> str:
 
 def _range_violation(field: Field) -> str | None:
     spec, value = field.spec, value_sql(field)
+    if field.json_type == "integer":
+        # Compared as DOUBLE, not INT: TRY_CAST(... AS INT) is NULL beyond the 32-bit range, and
+        # a NULL comparison would let 2147483648 through any bound.
+        value = f"TRY_CAST({_text(field.name)} AS DOUBLE)"
     checks = []
     if "minimum" in spec:
         checks.append(f"{value} < {spec['minimum']}")
@@ -77,7 +103,7 @@ def _value_violation(field: Field) -> str | None:
     if "enum" in spec:
         return f"{value} NOT IN ({', '.join(_lit(v) for v in spec['enum'])})"
     if "pattern" in spec:
-        return f"NOT REGEXP({value}, {_lit(spec['pattern'])})"
+        return f"NOT REGEXP({value}, {_lit(end_anchored(spec['pattern']))})"
     return None
 
 
@@ -129,3 +155,57 @@ def reject_reason_sql(schema: dict | None = None) -> str:
 def typed_columns_sql(schema: dict | None = None) -> list[str]:
     """`<expr> AS <name>` for every event field, in schema order (event_time excluded: it is the rowtime)."""
     return [f"{value_sql(f)} AS {f.name}" for f in fields(schema) if f.name != "event_time"]
+
+
+# The rules beyond the SQL, and the reason the Java parser gives for each.
+BEYOND_SQL = {
+    "content after the value": "NOT_JSON",
+    "duplicate key": "DUPLICATE_KEY",
+    "future event time": "FUTURE_EVENT_TIME",
+}
+_WHITESPACE = " \t\r\n"
+
+
+class _Pairs(list):
+    """An object's (key, value) pairs as written, duplicates kept."""
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def beyond_sql(payload: str, now: datetime, max_ahead_ms: int) -> str | None:
+    """The rule of BEYOND_SQL that the SQL above cannot express and this record breaks, or None.
+
+    For the comparison tests: a record named here is set aside (and counted) rather than compared
+    with the SQL; its Java reason is checked to be the rule's, or the SQL's when an earlier check
+    fails too. Python's json is close to, not the same as, Jackson: a payload it cannot read is
+    left to the plain comparison.
+    """
+    decoder = json.JSONDecoder(object_pairs_hook=_Pairs, parse_constant=_refuse_constant)
+    text = payload.lstrip(_WHITESPACE)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))  # records nest up to a few thousand levels
+    try:
+        value, end = decoder.raw_decode(text)
+    except (ValueError, RecursionError):
+        return None
+    finally:
+        sys.setrecursionlimit(limit)
+    if text[end:].strip(_WHITESPACE):
+        return "content after the value"
+    if not isinstance(value, _Pairs):
+        return None
+    keys = [k for k, _ in value]
+    if len(set(keys)) != len(keys):
+        return "duplicate key"
+    event_time = dict(value).get("event_time")
+    if isinstance(event_time, str) and re.fullmatch(EVENT_TIME_PATTERN[1:-1], event_time):
+        try:
+            when = datetime.strptime(event_time[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            return None  # not a real instant: BAD_EVENT_TIME for both
+        millis = (event_time[20:-1] + "00")[:3] if event_time[19] == "." else "0"
+        if int(when.timestamp()) * 1000 + int(millis) > now.timestamp() * 1000 + max_ahead_ms:
+            return "future event time"
+    return None

@@ -13,6 +13,7 @@ import org.apache.flink.types.Row;
 
 import javax.annotation.Nullable;
 
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -41,14 +42,27 @@ public class AuctionEventParser extends TableFunction<Row> {
     public static final String REJECT_REASON = "reject_reason";
     public static final String EVENT_TIME = "event_time";
 
+    /** Job.event.time.max.ahead: a later event time is FUTURE_EVENT_TIME. */
+    private final long maxAheadMillis;
+
     private transient RejectReasonValidator validator;
     private transient int[] columns; // schema index of each typed output column
     private transient JobMetrics metrics; // the job's records read / accepted / rejected by reason
 
+    /** With the default tolerance (CREATE FUNCTION by class name). */
+    public AuctionEventParser() {
+        this(RejectReasonValidator.DEFAULT_MAX_AHEAD.toMillis());
+    }
+
+    /** The job builds it with Job.event.time.max.ahead (flink_jobs/pipeline.py). */
+    public AuctionEventParser(long maxAheadMillis) {
+        this.maxAheadMillis = maxAheadMillis;
+    }
+
     @Override
     public void open(FunctionContext context) {
         EventSchema schema = EventSchema.fromClasspath();
-        validator = new RejectReasonValidator(schema);
+        validator = new RejectReasonValidator(schema, maxAheadMillis, Clock.systemUTC());
         columns = typedFields(schema).stream().mapToInt(f -> f.index).toArray();
         metrics = new JobMetrics(context.getMetricGroup());
     }

@@ -6,11 +6,13 @@ import org.apache.flink.table.functions.ScalarFunction;
 
 import javax.annotation.Nullable;
 
+import java.time.Clock;
 import java.time.LocalDateTime;
 
 /**
  * {@code AUCTION_EVENT_TIME(payload)}: the event time of a valid auction event, NULL for a
- * rejected record (which then never reaches a window nor moves the watermark).
+ * rejected record (FUTURE_EVENT_TIME included), which then never reaches a window nor moves the
+ * watermark.
  *
  * <p>Used in the source table's computed event_time column, where the watermark is defined: it
  * costs one streaming parse instead of the JSON_VALUE, REGEXP, TO_TIMESTAMP and DATE_FORMAT
@@ -21,8 +23,20 @@ public class AuctionEventTime extends ScalarFunction {
 
     private static final long serialVersionUID = 1L;
 
+    /** Job.event.time.max.ahead: a later event time is rejected, so it has no event time here. */
+    private final long maxAheadMillis;
+
     private transient RejectReasonValidator validator;
     private transient int eventTimeIndex;
+
+    public AuctionEventTime() {
+        this(RejectReasonValidator.DEFAULT_MAX_AHEAD.toMillis());
+    }
+
+    /** The job builds it with Job.event.time.max.ahead (flink_jobs/pipeline.py). */
+    public AuctionEventTime(long maxAheadMillis) {
+        this.maxAheadMillis = maxAheadMillis;
+    }
 
     @Override
     public void open(FunctionContext context) {
@@ -31,7 +45,7 @@ public class AuctionEventTime extends ScalarFunction {
 
     private void init() {
         EventSchema schema = EventSchema.fromClasspath();
-        validator = new RejectReasonValidator(schema);
+        validator = new RejectReasonValidator(schema, maxAheadMillis, Clock.systemUTC());
         Integer index = schema.indexByName.get(AuctionEventParser.EVENT_TIME);
         if (index == null) {
             throw new IllegalStateException("the event schema has no property " + AuctionEventParser.EVENT_TIME);

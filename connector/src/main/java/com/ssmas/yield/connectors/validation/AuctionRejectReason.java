@@ -5,6 +5,8 @@ import org.apache.flink.table.functions.ScalarFunction;
 
 import javax.annotation.Nullable;
 
+import java.time.Clock;
+
 /**
  * {@code AUCTION_REJECT_REASON(payload)}: why an auction event is rejected, or NULL when it is
  * valid. The same reasons, in the same order, as the CASE expression {@code
@@ -24,17 +26,32 @@ public class AuctionRejectReason extends ScalarFunction {
 
     private static final long serialVersionUID = 1L;
 
+    /** Job.event.time.max.ahead: a later event time is FUTURE_EVENT_TIME. */
+    private final long maxAheadMillis;
+
     private transient RejectReasonValidator validator;
+
+    public AuctionRejectReason() {
+        this(RejectReasonValidator.DEFAULT_MAX_AHEAD.toMillis());
+    }
+
+    public AuctionRejectReason(long maxAheadMillis) {
+        this.maxAheadMillis = maxAheadMillis;
+    }
 
     @Override
     public void open(FunctionContext context) {
-        validator = new RejectReasonValidator(EventSchema.fromClasspath());
+        validator = newValidator();
+    }
+
+    private RejectReasonValidator newValidator() {
+        return new RejectReasonValidator(EventSchema.fromClasspath(), maxAheadMillis, Clock.systemUTC());
     }
 
     public @Nullable String eval(@Nullable String payload) {
         RejectReasonValidator v = validator;
         if (v == null) { // called without open(), e.g. constant folding at planning time
-            v = validator = new RejectReasonValidator(EventSchema.fromClasspath());
+            v = validator = newValidator();
         }
         return v.rejectReason(payload);
     }

@@ -90,8 +90,9 @@ public final class EventSchema {
             }
             if (spec.has("pattern")) {
                 require(string, "pattern is only supported on string properties");
-                // Compiled as Flink's REGEXP does (java.util.regex, no flags), used with find().
-                this.pattern = Pattern.compile(spec.get("pattern").asText());
+                // Compiled as Flink's REGEXP does (java.util.regex, no flags), used with find(),
+                // but with JSON Schema's (ECMA-262) end anchor, see endAnchored.
+                this.pattern = Pattern.compile(endAnchored(spec.get("pattern").asText()));
             } else {
                 this.pattern = null;
             }
@@ -122,6 +123,18 @@ public final class EventSchema {
                 throw new IllegalArgumentException("schema property " + name + ": " + message);
             }
         }
+    }
+
+    /**
+     * The pattern with a final {@code $} made {@code \z}: in JSON Schema (ECMA-262) {@code $}
+     * is the end of the text, while Java's also matches before a final line terminator, which
+     * let {@code "ES\n"} through {@code ^[A-Z]{2}$}. tests/support/validation_sql.py does the same.
+     */
+    public static String endAnchored(String pattern) {
+        if (pattern.endsWith("$") && !pattern.endsWith("\\$")) {
+            return pattern.substring(0, pattern.length() - 1) + "\\z";
+        }
+        return pattern;
     }
 
     final int maxRecordChars;

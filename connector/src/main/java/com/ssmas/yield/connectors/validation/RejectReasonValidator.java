@@ -10,8 +10,13 @@ import javax.annotation.Nullable;
 
 import java.io.IOException;
 import java.math.BigDecimal;
+import java.time.Clock;
+import java.time.Duration;
 import java.time.LocalDateTime;
+import java.time.ZoneOffset;
 import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -26,24 +31,32 @@ import java.util.regex.Pattern;
  *
  * <ul>
  *   <li>OVERSIZED: more than {@code x-max-record-chars} code points ({@code CHAR_LENGTH}).
- *   <li>NOT_JSON: what Jackson cannot read as one JSON value of any kind. Text after the first
- *       value is ignored, as Flink's {@code IS JSON} does ({@code {"a":1} x} is JSON). Jackson's
- *       limits apply: nesting deeper than 1000, numbers longer than 1000 characters, a decimal
- *       exponent beyond the int range are NOT_JSON. The whole value is read, unknown fields too.
+ *   <li>NOT_JSON: what Jackson cannot read as exactly one JSON value of any kind. Anything but
+ *       whitespace after the first value is NOT_JSON too ({@code {"a":1} x}, two objects in one
+ *       record): stricter than Flink's {@code IS JSON}, which ignores it, so the SQL cannot say it.
+ *       Jackson's limits apply: nesting deeper than 1000, numbers longer than 1000 characters, a
+ *       decimal exponent beyond the int range are NOT_JSON. The whole value is read, unknown
+ *       fields too. NaN and Infinity literals are not JSON.
  *   <li>A NULL payload is NOT_JSON, as in the SQL.
  *   <li>NOT_AN_OBJECT: any other JSON value (array, string, number, boolean, null).
- *   <li>Duplicate keys: the last one wins (Jackson into a map), also when it is null.
+ *   <li>DUPLICATE_KEY: a key of the event object written twice (also when one is escaped): which
+ *       one a reader keeps differs between parsers, so neither is trusted. The SQL (last one wins)
+ *       cannot say it. Keys inside nested values of unknown fields are not checked.
  *   <li>Per property, in schema order: MISSING_FIELD (required, or x-required-when true, and
  *       absent or null), WRONG_TYPE, OUT_OF_RANGE, UNKNOWN_VALUE, BAD_EVENT_TIME.
  *   <li>integer: a JSON number the SQL prints without fraction or exponent: written without
  *       them (-0 is 0), or a decimal whose BigDecimal scale is 0 (1.5e1 is 15, 0e0 is 0, 1.0e1
- *       is 10); 2.0, 1e3 and 1.5 are WRONG_TYPE. A whole number outside the 32-bit range passes
- *       the range check, as {@code TRY_CAST(... AS INT)} is NULL there.
- *   <li>number: any JSON number; compared as the nearest double (1e400 is +Infinity).
+ *       is 10); 2.0, 1e3 and 1.5 are WRONG_TYPE. The range is checked on the nearest double, so a
+ *       whole number outside the 32-bit range is OUT_OF_RANGE of any bounded property.
+ *   <li>number: any JSON number; compared as the nearest double (1e400 is +Infinity, so it is
+ *       OUT_OF_RANGE of every bounded property: no non-finite value is accepted).
  *   <li>string lengths count code points; enum is exact equality; pattern uses {@code find()} like
  *       REGEXP (so {@code $} also matches before a final line terminator).
  *   <li>date-time: the SQL pattern, matched up to the very end (no trailing line terminator),
- *       and a real instant, see {@link #isRealInstant}.
+ *       and a real instant, see {@link #isRealInstant}; then FUTURE_EVENT_TIME when it is more
+ *       than the configured tolerance ahead of the clock when read (a producer's clock gone wrong
+ *       must not drag the watermark ahead and make every other event late). The SQL cannot say
+ *       it (it depends on when the record is read).
  * </ul>
  */
 public final class RejectReasonValidator {
@@ -56,6 +69,11 @@ public final class RejectReasonValidator {
     public static final String NOT_JSON = "NOT_JSON";
     public static final String NOT_AN_OBJECT = "NOT_AN_OBJECT";
     public static final String BAD_EVENT_TIME = "BAD_EVENT_TIME";
+    public static final String FUTURE_EVENT_TIME = "FUTURE_EVENT_TIME";
+    public static final String DUPLICATE_KEY = "DUPLICATE_KEY";
+
+    /** Job.event.time.max.ahead when none is given (flink_jobs/config.py has the same default). */
+    public static final Duration DEFAULT_MAX_AHEAD = Duration.ofMinutes(5);
 
     // What a property holds in this record.
     private static final byte ABSENT = 0;
@@ -83,8 +101,25 @@ public final class RejectReasonValidator {
     /** Per field, a reusable matcher of its pattern (null when none). */
     private final Matcher[] patternMatchers;
     private final Matcher eventTimeMatcher = Pattern.compile(EVENT_TIME_PATTERN).matcher("");
+    /** Top-level keys seen in the record being read (duplicate detection). */
+    private final Set<String> keysSeen = new HashSet<>();
+    private final long maxAheadMillis;
+    private final Clock clock;
 
     public RejectReasonValidator(EventSchema schema) {
+        this(schema, DEFAULT_MAX_AHEAD.toMillis(), Clock.systemUTC());
+    }
+
+    /**
+     * @param maxAheadMillis how far an event time may be ahead of {@code clock} when the record
+     *     is read before it is FUTURE_EVENT_TIME
+     */
+    public RejectReasonValidator(EventSchema schema, long maxAheadMillis, Clock clock) {
+        if (maxAheadMillis < 0) {
+            throw new IllegalArgumentException("maxAheadMillis must be >= 0, got " + maxAheadMillis);
+        }
+        this.maxAheadMillis = maxAheadMillis;
+        this.clock = clock;
         this.schema = schema;
         this.fields = schema.fields.toArray(new Field[0]);
         int n = fields.length;
@@ -121,6 +156,18 @@ public final class RejectReasonValidator {
             }
         }
         return null;
+    }
+
+    /**
+     * The reject reason of each payload, in order (null for a valid one): one call for many
+     * records, for tests that drive the validator from Python through py4j.
+     */
+    public String[] rejectReasons(String[] payloads) {
+        String[] out = new String[payloads.length];
+        for (int i = 0; i < payloads.length; i++) {
+            out[i] = rejectReason(payloads[i]);
+        }
+        return out;
     }
 
     // ------------------------------------------------------------------ values of a valid event
@@ -172,6 +219,7 @@ public final class RejectReasonValidator {
     private @Nullable String read(String payload) {
         Arrays.fill(kind, ABSENT);
         Arrays.fill(text, null);
+        keysSeen.clear();
         try (JsonParser p = JSON_FACTORY.createParser(payload)) {
             JsonToken t = p.nextToken();
             if (t == null) {
@@ -179,10 +227,13 @@ public final class RejectReasonValidator {
             }
             if (t != JsonToken.START_OBJECT) {
                 consume(p, t);
-                return NOT_AN_OBJECT;
+                return p.nextToken() == null ? NOT_AN_OBJECT : NOT_JSON;
             }
             String name;
+            boolean duplicate = false;
             while ((name = p.nextFieldName()) != null) {
+                // Keep reading: a syntax error later in the record is the stronger reason.
+                duplicate |= !keysSeen.add(name);
                 Integer index = schema.indexByName.get(name);
                 JsonToken v = p.nextToken();
                 if (index == null) {
@@ -194,8 +245,11 @@ public final class RejectReasonValidator {
             if (p.currentToken() != JsonToken.END_OBJECT) {
                 return NOT_JSON;
             }
-            // Whatever follows the first value is not read, as in Flink's IS JSON.
-            return null;
+            // One JSON text per record: only whitespace may follow the object.
+            if (p.nextToken() != null) {
+                return NOT_JSON;
+            }
+            return duplicate ? DUPLICATE_KEY : null;
         } catch (IOException | RuntimeException e) {
             return NOT_JSON;
         }
@@ -318,8 +372,9 @@ public final class RejectReasonValidator {
                 if (k != INT) {
                     return f.wrongType;
                 }
-                // TRY_CAST(... AS INT): NULL (no range violation) outside the int range.
-                return fitsInt[i] && outOfRange(f, intValue[i]) ? f.outOfRange : null;
+                // On the nearest double, like number: a whole number beyond the int range is
+                // outside every bounded range, never a NULL that slips through.
+                return outOfRange(f, number[i]) ? f.outOfRange : null;
             case NUMBER:
                 if (k != INT && k != FLOAT) {
                     return f.wrongType;
@@ -347,8 +402,14 @@ public final class RejectReasonValidator {
         if (f.pattern != null && !patternMatchers[f.index].reset(s).find()) {
             return f.unknownValue;
         }
-        if (f.dateTime && !isEventTime(s)) {
-            return BAD_EVENT_TIME;
+        if (f.dateTime) {
+            if (!isEventTime(s)) {
+                return BAD_EVENT_TIME;
+            }
+            long millis = eventTime(s).toInstant(ZoneOffset.UTC).toEpochMilli();
+            if (millis > clock.millis() + maxAheadMillis) {
+                return FUTURE_EVENT_TIME;
+            }
         }
         return null;
     }

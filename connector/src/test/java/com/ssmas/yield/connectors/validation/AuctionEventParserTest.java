@@ -4,6 +4,7 @@ import static com.ssmas.yield.connectors.validation.AuctionEvents.validEventJson
 import static com.ssmas.yield.connectors.validation.AuctionEvents.validEventWith;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import com.ssmas.yield.connectors.RecordingMetricGroup;
@@ -15,7 +16,10 @@ import org.apache.flink.util.Collector;
 
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
+import java.time.Instant;
 import java.time.LocalDateTime;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -111,6 +115,31 @@ class AuctionEventParserTest {
                 eventTime.eval(validEventWith(e -> e.put("event_time", "2026-11-25T14:03:07.2Z"))));
         assertNull(eventTime.eval(validEventWith(e -> e.put("event_time", "2026-02-30T00:00:00Z"))));
         assertNull(eventTime.eval(validEventWith(e -> e.remove("country"))), "a rejected record has no event time");
+    }
+
+    @Test
+    void aRejectedRecordsRowTimeIsTheNewestAcceptedEventTimeSoItNeitherHoldsNorPushesTheWatermark() {
+        AuctionRowTime rowTime = new AuctionRowTime();
+        String future = validEventWith(e -> e.put("event_time", "9999-12-31T23:59:59Z"));
+        assertEquals(LocalDateTime.parse("1970-01-01T00:00:00"), rowTime.eval("garbage"), "nothing accepted yet");
+        assertEquals(LocalDateTime.parse("1970-01-01T00:00:00"), rowTime.eval(future));
+        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(validEventJson()));
+        assertEquals(LocalDateTime.parse("2026-11-25T14:00:00"),
+                rowTime.eval(validEventWith(e -> e.put("event_time", "2026-11-25T14:00:00Z"))), "an older valid event");
+        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(future),
+                "a future-dated record follows the newest accepted time, it does not jump ahead");
+        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(null));
+    }
+
+    @Test
+    void theFunctionsBuiltWithATolerancePutAFutureEventTimeInQuarantine() {
+        String inTenMinutes = validEventWith(e -> e.put("event_time",
+                Instant.now().plus(Duration.ofMinutes(10)).truncatedTo(ChronoUnit.MILLIS).toString()));
+        long oneHour = Duration.ofHours(1).toMillis();
+        assertNull(new AuctionEventTime().eval(inTenMinutes), "beyond the default 5 min: no event time");
+        assertEquals("FUTURE_EVENT_TIME", new AuctionRejectReason().eval(inTenMinutes));
+        assertNotNull(new AuctionEventTime(oneHour).eval(inTenMinutes), "within a 1 h tolerance");
+        assertNull(new AuctionRejectReason(oneHour).eval(inTenMinutes));
     }
 
     @Test

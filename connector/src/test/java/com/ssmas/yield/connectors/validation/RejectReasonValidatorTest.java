@@ -2,13 +2,20 @@ package com.ssmas.yield.connectors.validation;
 
 import static com.ssmas.yield.connectors.validation.AuctionEvents.validEventJson;
 import static com.ssmas.yield.connectors.validation.AuctionEvents.validEventWith;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
 
 /**
  * Why an auction record is rejected, with the reason strings the job writes to raw_errors and
@@ -125,8 +132,73 @@ class RejectReasonValidatorTest {
     }
 
     @Test
-    void theLastOfTwoDuplicateKeysCounts() {
-        assertEquals("UNKNOWN_VALUE:country",
-                reasonFor(validEventJson().replace("\"country\":\"DE\"", "\"country\":\"DE\",\"country\":\"de\"")));
+    void aKeyWrittenTwiceIsRejected() {
+        // The independent reading (tests/integration/test_hostile_records.py) rejects it: the last
+        // value won, so a record could pass with a value other readers of the same payload (first one wins) would not see.
+        assertEquals("DUPLICATE_KEY",
+                reasonFor(validEventJson().replace("\"country\":\"DE\"", "\"country\":\"de\",\"country\":\"DE\"")));
+        assertEquals("DUPLICATE_KEY",
+                reasonFor(validEventJson().replace("\"country\":\"DE\"", "\"country\":\"DE\",\"c\\u006funtry\":\"DE\"")),
+                "an escaped spelling is the same key");
+        assertEquals("DUPLICATE_KEY", reasonFor(validEventWith(e -> e.put("extra", 1)).replace("}", ",\"extra\":2}")),
+                "unknown keys too");
+        assertEquals("NOT_JSON", reasonFor(validEventJson().replace("\"country\":\"DE\"", "\"country\":\"DE\",\"country\":")),
+                "a syntax error after a duplicate is the reason");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {" x", "}", "]", ",", " {}", "{\"a\":1}", " null", "\u0000"})
+    void anythingButWhitespaceAfterTheObjectIsNotJson(String trailing) {
+        // The independent reading rejects it: Flink's IS JSON reads the first value only, so
+        // `{...valid...} x` and two events glued together were accepted as the first one.
+        assertEquals("NOT_JSON", reasonFor(validEventJson() + trailing));
+        assertNull(reasonFor(validEventJson() + " \t\r\n"), "whitespace may follow");
+        assertEquals("NOT_JSON", reasonFor("[1]" + trailing));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"NaN", "Infinity", "-Infinity", "nan", "1e400", "-1e400", "1e200", "1e126", "10000.01"})
+    void aPriceThatIsNotAFiniteNumberInRangeIsRejected(String number) {
+        String payload = validEventJson().replace("\"floor_price_eur\":0.4", "\"floor_price_eur\":" + number);
+        String reason = reasonFor(payload);
+        assertTrue("NOT_JSON".equals(reason) || "OUT_OF_RANGE:floor_price_eur".equals(reason), number + ": " + reason);
+        assertNull(reasonFor(validEventJson().replace("\"floor_price_eur\":0.4", "\"floor_price_eur\":10000")),
+                "the bound is inclusive");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"2147483648", "-2147483649", "9223372036854775808", "1001", "1.001e3"})
+    void aBidCountBeyondItsBoundIsOutOfRange(String number) {
+        // The independent reading (jsonschema maximum) rejects it: a whole number beyond the
+        // 32-bit range skipped the range check (its INT value is NULL) and the event was accepted without a bid count.
+        assertEquals("OUT_OF_RANGE:bid_count",
+                reasonFor(validEventJson().replace("\"bid_count\":3", "\"bid_count\":" + number)));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"DE\n", "DE\r\n", "DE\u2028", "DE\u0085", "DE\r"})
+    void aPatternMustMatchUpToTheEnd(String country) {
+        // The independent reading (ECMA-262 `$`) rejects it: Java's `$` also matches before a final line terminator.
+        assertEquals("UNKNOWN_VALUE:country", reasonFor(validEventWith(e -> e.put("country", country))));
+    }
+
+    @Test
+    void anEventTimeTooFarAheadOfTheClockIsFuture() {
+        Instant now = Instant.parse("2026-11-25T14:00:00Z");
+        RejectReasonValidator fiveMinutes = new RejectReasonValidator(
+                EventSchema.fromClasspath(), Duration.ofMinutes(5).toMillis(), Clock.fixed(now, ZoneOffset.UTC));
+        assertNull(fiveMinutes.rejectReason(validEventWith(e -> e.put("event_time", "2026-11-25T14:05:00.000Z"))),
+                "exactly at the tolerance");
+        assertEquals("FUTURE_EVENT_TIME",
+                fiveMinutes.rejectReason(validEventWith(e -> e.put("event_time", "2026-11-25T14:05:00.001Z"))));
+        assertEquals("FUTURE_EVENT_TIME",
+                fiveMinutes.rejectReason(validEventWith(e -> e.put("event_time", "9999-12-31T23:59:59.999Z"))));
+        assertNull(fiveMinutes.rejectReason(validEventWith(e -> e.put("event_time", "2020-01-01T00:00:00Z"))),
+                "the past is not bounded here: late events are the job's business");
+        assertEquals("BAD_EVENT_TIME",
+                fiveMinutes.rejectReason(validEventWith(e -> e.put("event_time", "9999-12-32T00:00:00Z"))));
+        String[] batch = fiveMinutes.rejectReasons(new String[] {
+            validEventWith(e -> e.put("event_time", "2026-11-25T15:00:00Z")), validEventJson(), null});
+        assertArrayEquals(new String[] {"FUTURE_EVENT_TIME", null, "NOT_JSON"}, batch);
     }
 }
