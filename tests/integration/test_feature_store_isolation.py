@@ -30,7 +30,8 @@ from tests.support.e2e_scenario import send, wait_for
 from tests.support.fault_proxy import FaultProxy
 from tests.support.online_records import assert_latest_online_records_match_parquet
 
-pytestmark = pytest.mark.e2e
+# About 2.5 minutes: in make test-all (marked slow), keeping make test under 15 minutes.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PROXY_PORT = 5164
 WINDOW_S = 10
