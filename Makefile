@@ -8,8 +8,11 @@ JAR        := connector/target/yield-connectors-1.0.0.jar
 JAVA_SRC   := $(shell find connector/src -type f 2>/dev/null)
 NPM_STAMP  := local_kinesis/node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
+BROWSER_STAMP := tests/browser/node_modules/.installed
+CHROMIUM   ?= /usr/bin/chromium
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup venv jar npm run serve test test-unit test-all test-faults lint bench bench-feature-store standins-start \
+.PHONY: setup venv jar npm browser run serve test test-unit test-all test-faults lint bench bench-feature-store standins-start \
         standins-stop clean package package-check train promote \
         cluster-start cluster-submit cluster-savepoint cluster-resume cluster-stop cluster-status monitoring
 
@@ -36,6 +39,15 @@ $(NPM_STAMP): local_kinesis/package.json local_kinesis/package-lock.json
 	npm ci --prefix local_kinesis --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The browser test's tools (tests/integration/test_prebid_browser.py): Debian's Chromium, installed when
+# missing, and Prebid.js, esbuild and playwright-core pinned in tests/browser/package-lock.json.
+browser: $(BROWSER_STAMP)
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the Prebid.js browser test"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+$(BROWSER_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # The demo: stand-ins, stream/bucket/table, simulated traffic, the real job, a summary.
 run: setup
 	$(PY) -m local_runs.demo $(ARGS)
@@ -47,7 +59,7 @@ serve: venv
 	$(PY) -m serving.api $(ARGS)
 
 # Unit tests plus the end-to-end tests over the real stand-ins and the real job.
-test: setup lint
+test: setup browser lint
 	$(PY) -m pytest -m "not slow" $(ARGS)
 
 # The unit tests alone (no stand-ins, no Flink job): under a minute.
@@ -55,7 +67,7 @@ test-unit: venv lint
 	$(PY) -m pytest tests/unit $(ARGS)
 
 # Everything, including long and heavy checks.
-test-all: setup lint
+test-all: setup browser lint
 	$(PY) -m pytest $(ARGS)
 
 # The fault tests alone (duplicates, DynamoDB down, shard split, the KCL oracle): ~8 min.
