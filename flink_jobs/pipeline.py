@@ -1,6 +1,6 @@
 """The job graph (DESIGN.md section 2) as one Flink SQL statement set.
 
-    auction_stream -> checked_events --+--> raw_errors (reason + payload)
+    auction_stream -> checked_events --+--> raw_errors (reason + payload bytes + readable text)
                                        +--> raw_events (Parquet, by hour)
                                        +--> raw_late (behind the watermark: kept, not windowed)
                                        +--> deduped -> segment_windows (fine + coarse)
@@ -55,6 +55,8 @@ VALIDATION_FUNCTIONS = {
 JAVA_FUNCTIONS = {
     # COUNT_IF(condition, 'name'): the condition, counted as the job metric `name` when TRUE
     "COUNT_IF": "com.ssmas.yield.connectors.monitoring.CountIf",
+    # UTF8_TEXT(payload): a record's bytes as text every reader can hold (bad UTF-8 -> U+FFFD)
+    "UTF8_TEXT": "com.ssmas.yield.connectors.validation.Utf8Text",
 }
 DEFAULT_EVENT_TIME_MAX_AHEAD_MS = 300_000
 
@@ -237,7 +239,8 @@ def build_statement_set(t_env: TableEnvironment, config: AppConfig, source_optio
     statements = t_env.create_statement_set()
     statements.add_insert_sql(f"""
 INSERT INTO raw_errors
-SELECT reject_reason, payload, CAST(proc_time AS TIMESTAMP(3)), {partition_columns("proc_time")}
+SELECT reject_reason, CAST(payload AS BYTES), UTF8_TEXT(payload), CAST(proc_time AS TIMESTAMP(3)),
+    {partition_columns("proc_time")}
 FROM checked_events WHERE reject_reason IS NOT NULL""")
     statements.add_insert_sql(f"""
 INSERT INTO raw_late

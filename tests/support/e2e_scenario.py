@@ -26,6 +26,7 @@ from serving.floor_reader import floors_in_table
 from simulator.bad_records import bad_records
 from simulator.producer import produce
 from tests.support.online_records import assert_latest_online_records_match_parquet
+from tests.support.raw_errors import assert_raw_errors_readable, non_utf8_records
 from training import lake
 from udfs import rules
 from udfs.aws import aws_client
@@ -129,7 +130,7 @@ def run_scenario(config: AppConfig, work_dir: Path, bad_kinds: int | None = None
     t0 = t0 - timedelta(seconds=t0.second % 10)
     events = known_events(t0)
     duplicates = events[::7]  # a producer retry sends these twice: dedup must count them once
-    bad = bad_records(events[0])[:bad_kinds]
+    bad = bad_records(events[0])[:bad_kinds] + non_utf8_records(events[0])[:bad_kinds]
     payloads = [json.dumps(e).encode() for e in events + duplicates] + [p for p, _ in bad]
     sent = send(config, payloads)
     assert sent == len(payloads)
@@ -154,6 +155,8 @@ def run_scenario(config: AppConfig, work_dir: Path, bad_kinds: int | None = None
 
 
 def assert_outputs_match_oracle(config: AppConfig, scenario: Scenario) -> None:
+    # Every reader reads raw_errors/ whole, non-UTF-8 records included, bytes intact.
+    assert_raw_errors_readable(config, scenario.bad)
     raw = lake.read(config.lake.path, "raw")
     errors = lake.read(config.lake.path, "raw_errors")
     # Nothing lost, nothing read twice: accepted + rejected = sent.
@@ -168,7 +171,7 @@ def assert_outputs_match_oracle(config: AppConfig, scenario: Scenario) -> None:
         e["impression_id"] for e in scenario.duplicates}, late[["impression_id", "event_time", "watermark_at_arrival"]]
     assert (late["event_time"] <= late["watermark_at_arrival"]).all()
     assert sorted(errors.get("reason", [])) == sorted(reason for _, reason in scenario.bad)
-    assert set(errors.get("payload", [])) == {p.decode() for p, _ in scenario.bad}
+    assert set(map(bytes, errors.get("payload", []))) == {p for p, _ in scenario.bad}
 
     assert_features_and_floors_match(config, scenario.events)
 

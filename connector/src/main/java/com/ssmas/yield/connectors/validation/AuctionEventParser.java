@@ -5,6 +5,7 @@ import com.ssmas.yield.connectors.validation.EventSchema.Field;
 
 import org.apache.flink.table.api.DataTypes;
 import org.apache.flink.table.catalog.DataTypeFactory;
+import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.TableFunction;
 import org.apache.flink.table.types.DataType;
@@ -67,8 +68,13 @@ public class AuctionEventParser extends TableFunction<Row> {
         metrics = new JobMetrics(context.getMetricGroup());
     }
 
-    public void eval(@Nullable String payload) {
-        String reason = validator.rejectReason(payload);
+    /**
+     * The payload arrives as Flink's internal StringData, the bytes the stream carried (the raw
+     * format does not decode them), so that a record that is not UTF-8 is NOT_UTF8 rather than
+     * read with U+FFFD in place of its bad bytes.
+     */
+    public void eval(@Nullable StringData payload) {
+        String reason = validator.rejectReasonOf(payload == null ? null : payload.toBytes());
         metrics.count("recordsRead");
         if (reason == null) {
             metrics.count("recordsAccepted");
@@ -124,7 +130,7 @@ public class AuctionEventParser extends TableFunction<Row> {
     public TypeInference getTypeInference(DataTypeFactory typeFactory) {
         DataType output = outputType(EventSchema.fromClasspath());
         return TypeInference.newBuilder()
-                .typedArguments(DataTypes.STRING())
+                .typedArguments(DataTypes.STRING().bridgedTo(StringData.class))
                 .outputTypeStrategy(call -> Optional.of(output))
                 .build();
     }

@@ -1,6 +1,7 @@
 package com.ssmas.yield.connectors.validation;
 
 import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ScalarFunction;
 
@@ -53,11 +54,12 @@ public class AuctionEventTime extends ScalarFunction {
         eventTimeIndex = index;
     }
 
-    public @Nullable @DataTypeHint("TIMESTAMP(3)") LocalDateTime eval(@Nullable String payload) {
+    public @Nullable @DataTypeHint("TIMESTAMP(3)") LocalDateTime eval(
+            @DataTypeHint(value = "STRING", bridgedTo = StringData.class) @Nullable StringData payload) {
         if (validator == null) { // called without open(), e.g. constant folding at planning time
             init();
         }
-        if (validator.rejectReason(payload) != null) {
+        if (validator.rejectReasonOf(payload == null ? null : payload.toBytes()) != null) {
             return null;
         }
         Object text = validator.value(eventTimeIndex);

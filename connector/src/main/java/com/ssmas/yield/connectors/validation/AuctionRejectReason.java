@@ -1,5 +1,7 @@
 package com.ssmas.yield.connectors.validation;
 
+import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ScalarFunction;
 
@@ -48,11 +50,12 @@ public class AuctionRejectReason extends ScalarFunction {
         return new RejectReasonValidator(EventSchema.fromClasspath(), maxAheadMillis, Clock.systemUTC());
     }
 
-    public @Nullable String eval(@Nullable String payload) {
+    public @Nullable String eval(
+            @DataTypeHint(value = "STRING", bridgedTo = StringData.class) @Nullable StringData payload) {
         RejectReasonValidator v = validator;
         if (v == null) { // called without open(), e.g. constant folding at planning time
             v = validator = newValidator();
         }
-        return v.rejectReason(payload);
+        return v.rejectReasonOf(payload == null ? null : payload.toBytes());
     }
 }

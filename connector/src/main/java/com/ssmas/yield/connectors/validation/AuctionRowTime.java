@@ -1,6 +1,7 @@
 package com.ssmas.yield.connectors.validation;
 
 import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.data.StringData;
 
 import javax.annotation.Nullable;
 
@@ -43,7 +44,8 @@ public class AuctionRowTime extends AuctionEventTime {
     }
 
     @Override
-    public @DataTypeHint("TIMESTAMP(3)") LocalDateTime eval(@Nullable String payload) {
+    public @DataTypeHint("TIMESTAMP(3)") LocalDateTime eval(
+            @DataTypeHint(value = "STRING", bridgedTo = StringData.class) @Nullable StringData payload) {
         LocalDateTime accepted = super.eval(payload);
         if (accepted == null) {
             return newestAccepted == null ? EPOCH : newestAccepted;

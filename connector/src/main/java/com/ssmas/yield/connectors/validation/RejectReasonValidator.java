@@ -10,6 +10,11 @@ import javax.annotation.Nullable;
 
 import java.io.IOException;
 import java.math.BigDecimal;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.LocalDateTime;
@@ -30,6 +35,11 @@ import java.util.regex.Pattern;
  * payload into Java objects with floats as BigDecimal, first value only):
  *
  * <ul>
+ *   <li>NOT_UTF8: the record's bytes are not UTF-8 text (a stray or cut multi-byte sequence, an
+ *       overlong form, an encoded UTF-16 surrogate, a Latin-1 byte), wherever they are. Only a
+ *       record given as bytes ({@link #rejectReasonOf(byte[])}, what the job's functions call) can
+ *       be NOT_UTF8: decoded leniently, the bad bytes would become U+FFFD and a changed domain or
+ *       bidder could be accepted. The SQL cannot say it (its strings are already decoded).
  *   <li>OVERSIZED: more than {@code x-max-record-chars} code points ({@code CHAR_LENGTH}).
  *   <li>NOT_JSON: what Jackson cannot read as exactly one JSON value of any kind. Anything but
  *       whitespace after the first value is NOT_JSON too ({@code {"a":1} x}, two objects in one
@@ -65,6 +75,7 @@ public final class RejectReasonValidator {
     public static final String EVENT_TIME_PATTERN =
             "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,3})?Z$";
 
+    public static final String NOT_UTF8 = "NOT_UTF8";
     public static final String OVERSIZED = "OVERSIZED";
     public static final String NOT_JSON = "NOT_JSON";
     public static final String NOT_AN_OBJECT = "NOT_AN_OBJECT";
@@ -105,6 +116,10 @@ public final class RejectReasonValidator {
     private final Set<String> keysSeen = new HashSet<>();
     private final long maxAheadMillis;
     private final Clock clock;
+    /** Strict: malformed input is an error, never U+FFFD. */
+    private final CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
+            .onMalformedInput(CodingErrorAction.REPORT)
+            .onUnmappableCharacter(CodingErrorAction.REPORT);
 
     public RejectReasonValidator(EventSchema schema) {
         this(schema, DEFAULT_MAX_AHEAD.toMillis(), Clock.systemUTC());
@@ -133,6 +148,37 @@ public final class RejectReasonValidator {
             if (f.pattern != null) {
                 patternMatchers[f.index] = f.pattern.matcher("");
             }
+        }
+    }
+
+    /**
+     * The first reason a record, given as the bytes the stream carried, is rejected for (NOT_UTF8
+     * before any other), or null when it is a valid event.
+     */
+    public @Nullable String rejectReasonOf(@Nullable byte[] record) {
+        if (record == null) {
+            return NOT_JSON;
+        }
+        String text = strictUtf8(record);
+        return text == null ? NOT_UTF8 : rejectReason(text);
+    }
+
+    /** The bytes as text when they are UTF-8, else null. */
+    private @Nullable String strictUtf8(byte[] bytes) {
+        boolean ascii = true;
+        for (byte b : bytes) {
+            if (b < 0) {
+                ascii = false;
+                break;
+            }
+        }
+        if (ascii) {
+            return new String(bytes, StandardCharsets.ISO_8859_1); // the common case, no decoder
+        }
+        try {
+            return utf8.reset().decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            return null;
         }
     }
 

@@ -10,12 +10,15 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import com.ssmas.yield.connectors.RecordingMetricGroup;
 
 import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.types.Row;
 import org.apache.flink.util.Collector;
 
 import org.junit.jupiter.api.Test;
 
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDateTime;
@@ -53,6 +56,33 @@ class AuctionEventParserTest {
         return parser;
     }
 
+    /** A record as the source holds it: its UTF-8 bytes in Flink's internal string (null stays null). */
+    private static StringData utf8(String text) {
+        return text == null ? null : StringData.fromBytes(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * A valid event whose {@code field} value is {@code bytes} as written (not necessarily UTF-8),
+     * in a StringData that holds exactly those bytes, as the raw format gives it.
+     */
+    private static StringData withRawBytes(String field, byte[] bytes) {
+        String marker = "@@MARK@@";
+        String[] parts = validEventWith(e -> e.put(field, marker)).split(marker, -1);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(parts[0].getBytes(StandardCharsets.UTF_8));
+        out.writeBytes(bytes);
+        out.writeBytes(parts[1].getBytes(StandardCharsets.UTF_8));
+        return StringData.fromBytes(out.toByteArray());
+    }
+
+    private static byte[] bytes(int... values) {
+        byte[] out = new byte[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = (byte) values[i];
+        }
+        return out;
+    }
+
     /** Column position of a typed field in the parser's output row (0 is the reject reason). */
     private static int column(String name) {
         List<EventSchema.Field> fields = AuctionEventParser.typedFields(EventSchema.fromClasspath());
@@ -66,7 +96,7 @@ class AuctionEventParserTest {
 
     @Test
     void aValidEventBecomesTypedColumnsWithoutEventTime() {
-        openedParser().eval(validEventJson());
+        openedParser().eval(utf8(validEventJson()));
 
         Row row = rows.get(0);
         assertNull(row.getField(0), "no reject reason");
@@ -82,7 +112,7 @@ class AuctionEventParserTest {
 
     @Test
     void aRejectedRecordHasOnlyItsReason() {
-        openedParser().eval(validEventWith(e -> e.put("device_category", "smartwatch")));
+        openedParser().eval(utf8(validEventWith(e -> e.put("device_category", "smartwatch"))));
 
         Row row = rows.get(0);
         assertEquals("UNKNOWN_VALUE:device_category", row.getField(0));
@@ -94,10 +124,10 @@ class AuctionEventParserTest {
     @Test
     void everyRecordIsCountedAsReadAndAsAcceptedOrRejectedByReason() {
         AuctionEventParser parser = openedParser();
-        parser.eval(validEventJson());
-        parser.eval("not json");
-        parser.eval(validEventWith(e -> e.remove("country")));
-        parser.eval("not json either");
+        parser.eval(utf8(validEventJson()));
+        parser.eval(utf8("not json"));
+        parser.eval(utf8(validEventWith(e -> e.remove("country"))));
+        parser.eval(utf8("not json either"));
 
         assertEquals(4, metrics.count("kinesisanalytics.recordsRead"));
         assertEquals(1, metrics.count("kinesisanalytics.recordsAccepted"));
@@ -110,25 +140,25 @@ class AuctionEventParserTest {
     void theEventTimeOfAValidEventIsItsUtcTimeAndNullOtherwise() {
         AuctionEventTime eventTime = new AuctionEventTime(); // works without open(), as at planning
 
-        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), eventTime.eval(validEventJson()));
+        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), eventTime.eval(utf8(validEventJson())));
         assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.200"),
-                eventTime.eval(validEventWith(e -> e.put("event_time", "2026-11-25T14:03:07.2Z"))));
-        assertNull(eventTime.eval(validEventWith(e -> e.put("event_time", "2026-02-30T00:00:00Z"))));
-        assertNull(eventTime.eval(validEventWith(e -> e.remove("country"))), "a rejected record has no event time");
+                eventTime.eval(utf8(validEventWith(e -> e.put("event_time", "2026-11-25T14:03:07.2Z")))));
+        assertNull(eventTime.eval(utf8(validEventWith(e -> e.put("event_time", "2026-02-30T00:00:00Z")))));
+        assertNull(eventTime.eval(utf8(validEventWith(e -> e.remove("country")))), "a rejected record has no event time");
     }
 
     @Test
     void aRejectedRecordsRowTimeIsTheNewestAcceptedEventTimeSoItNeitherHoldsNorPushesTheWatermark() {
         AuctionRowTime rowTime = new AuctionRowTime();
         String future = validEventWith(e -> e.put("event_time", "9999-12-31T23:59:59Z"));
-        assertEquals(LocalDateTime.parse("1970-01-01T00:00:00"), rowTime.eval("garbage"), "nothing accepted yet");
-        assertEquals(LocalDateTime.parse("1970-01-01T00:00:00"), rowTime.eval(future));
-        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(validEventJson()));
+        assertEquals(LocalDateTime.parse("1970-01-01T00:00:00"), rowTime.eval(utf8("garbage")), "nothing accepted yet");
+        assertEquals(LocalDateTime.parse("1970-01-01T00:00:00"), rowTime.eval(utf8(future)));
+        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(utf8(validEventJson())));
         assertEquals(LocalDateTime.parse("2026-11-25T14:00:00"),
-                rowTime.eval(validEventWith(e -> e.put("event_time", "2026-11-25T14:00:00Z"))), "an older valid event");
-        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(future),
+                rowTime.eval(utf8(validEventWith(e -> e.put("event_time", "2026-11-25T14:00:00Z")))), "an older valid event");
+        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(utf8(future)),
                 "a future-dated record follows the newest accepted time, it does not jump ahead");
-        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(null));
+        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(utf8(null)));
     }
 
     @Test
@@ -136,18 +166,67 @@ class AuctionEventParserTest {
         String inTenMinutes = validEventWith(e -> e.put("event_time",
                 Instant.now().plus(Duration.ofMinutes(10)).truncatedTo(ChronoUnit.MILLIS).toString()));
         long oneHour = Duration.ofHours(1).toMillis();
-        assertNull(new AuctionEventTime().eval(inTenMinutes), "beyond the default 5 min: no event time");
-        assertEquals("FUTURE_EVENT_TIME", new AuctionRejectReason().eval(inTenMinutes));
-        assertNotNull(new AuctionEventTime(oneHour).eval(inTenMinutes), "within a 1 h tolerance");
-        assertNull(new AuctionRejectReason(oneHour).eval(inTenMinutes));
+        assertNull(new AuctionEventTime().eval(utf8(inTenMinutes)), "beyond the default 5 min: no event time");
+        assertEquals("FUTURE_EVENT_TIME", new AuctionRejectReason().eval(utf8(inTenMinutes)));
+        assertNotNull(new AuctionEventTime(oneHour).eval(utf8(inTenMinutes)), "within a 1 h tolerance");
+        assertNull(new AuctionRejectReason(oneHour).eval(utf8(inTenMinutes)));
     }
 
     @Test
     void theRejectReasonFunctionGivesTheValidatorsReason() {
         AuctionRejectReason rejectReason = new AuctionRejectReason();
 
-        assertNull(rejectReason.eval(validEventJson()));
+        assertNull(rejectReason.eval(utf8(validEventJson())));
         assertEquals("BAD_EVENT_TIME",
-                rejectReason.eval(validEventWith(e -> e.put("event_time", "2026-02-30T00:00:00Z"))));
+                rejectReason.eval(utf8(validEventWith(e -> e.put("event_time", "2026-02-30T00:00:00Z")))));
+    }
+
+    @Test
+    void aRecordWhoseBytesAreNotUtf8IsNotUtf8WhereverTheBadBytesAre() {
+        // Each of these was read with U+FFFD in place of its bad bytes and accepted (a free-text field)
+        // or rejected for another reason; the bytes themselves are what is wrong.
+        StringData[] records = {
+            withRawBytes("domain", bytes('c', 'a', 'f', 0xe9, '.', 'e', 's')), // Latin-1
+            withRawBytes("ad_unit", bytes('t', 'o', 'p', 0xed, 0xa0, 0x80)), // an encoded surrogate
+            withRawBytes("bidder", bytes(0xc0, 0xaf, 'x')), // an overlong '/'
+            withRawBytes("bidder", bytes('x', 0xf4, 0x90, 0x80, 0x80)), // beyond U+10FFFF
+            withRawBytes("device_category", bytes('m', 'o', 'b', 'i', 'l', 0xe9)),
+            StringData.fromBytes(bytes(0x80, '{', '}')), // a stray continuation byte
+            StringData.fromBytes(bytes('{', '"', 'a', '"', ':', '"', 0xe2, 0x82)), // cut at the end
+        };
+        AuctionEventParser parser = openedParser();
+        AuctionRowTime rowTime = new AuctionRowTime();
+        rowTime.eval(utf8(validEventJson()));
+        for (StringData record : records) {
+            parser.eval(record);
+            assertEquals("NOT_UTF8", new AuctionRejectReason().eval(record));
+            assertNull(new AuctionEventTime().eval(record), "no event time");
+            assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(record),
+                    "the watermark follows the newest accepted event");
+        }
+        for (Row row : rows) {
+            assertEquals("NOT_UTF8", row.getField(0));
+        }
+        assertEquals(records.length, metrics.count("kinesisanalytics.RejectReason.NOT_UTF8.recordsRejected"));
+        assertEquals(0, metrics.count("kinesisanalytics.recordsAccepted"));
+    }
+
+    @Test
+    void utf8TextOfAnyRecordIsValidTextAndEqualsTheRecordWhenItIsUtf8() {
+        Utf8Text text = new Utf8Text();
+        String valid = validEventWith(e -> e.put("domain", "caf\u00e9.es \u20ac \ud83d\ude00"));
+        assertEquals(valid, text.eval(utf8(valid)), "UTF-8 (2, 3 and 4 byte sequences) unchanged");
+        // One U+FFFD per maximal ill-formed subpart (WHATWG; Python's "replace" gives the same).
+        assertEquals("caf\ufffd.es", text.eval(StringData.fromBytes(bytes('c', 'a', 'f', 0xe9, '.', 'e', 's'))));
+        assertEquals("top\ufffd\ufffd\ufffd", text.eval(StringData.fromBytes(bytes('t', 'o', 'p', 0xed, 0xa0, 0x80))));
+        assertEquals("\ufffd\ufffdx", text.eval(StringData.fromBytes(bytes(0xc0, 0xaf, 'x'))));
+        assertEquals("a\ufffd", text.eval(StringData.fromBytes(bytes('a', 0xe2, 0x82))), "cut at the end");
+        assertEquals("\ufffd\ufffd\ufffd\ufffdx", text.eval(StringData.fromBytes(bytes(0xf4, 0x90, 0x80, 0x80, 'x'))));
+        assertEquals("\ufffd\u00e9", text.eval(StringData.fromBytes(bytes(0xe2, 0xc3, 0xa9))), "a cut sequence, then one");
+        assertEquals("\ud83d\ude00", text.eval(StringData.fromBytes(bytes(0xf0, 0x9f, 0x98, 0x80))));
+        assertNull(text.eval(null));
+        String rendered = text.eval(StringData.fromBytes(bytes(0xff, 0xfe, 0x80, 'z')));
+        byte[] again = rendered.getBytes(StandardCharsets.UTF_8);
+        assertEquals(rendered, new String(again, StandardCharsets.UTF_8), "the rendering is itself UTF-8 text");
     }
 }

@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -19,7 +20,7 @@ import java.time.ZoneOffset;
 
 /**
  * Why an auction record is rejected, with the reason strings the job writes to raw_errors and
- * counts per reason: NOT_JSON, NOT_AN_OBJECT, OVERSIZED, and per property in schema order
+ * counts per reason: NOT_UTF8, NOT_JSON, NOT_AN_OBJECT, OVERSIZED, and per property in schema order
  * MISSING_FIELD:, WRONG_TYPE:, OUT_OF_RANGE:, UNKNOWN_VALUE:, BAD_EVENT_TIME.
  */
 class RejectReasonValidatorTest {
@@ -57,6 +58,22 @@ class RejectReasonValidatorTest {
         assertEquals("NOT_AN_OBJECT", reasonFor("[1, 2]"));
         assertEquals("NOT_AN_OBJECT", reasonFor("\"an auction\""));
         assertEquals("OVERSIZED", reasonFor(validEventWith(e -> e.put("domain", "x".repeat(9000)))));
+    }
+
+    @Test
+    void aRecordGivenAsBytesIsNotUtf8BeforeAnythingElseAndOtherwiseReadAsItsText() {
+        byte[] latin1 = validEventWith(e -> e.put("domain", "caf\u00e9.es")).getBytes(StandardCharsets.ISO_8859_1);
+        assertEquals("NOT_UTF8", validator.rejectReasonOf(latin1), "a Latin-1 byte in a free-text field");
+        byte[] hugeAndBinary = new byte[20_000];
+        java.util.Arrays.fill(hugeAndBinary, (byte) 0xff);
+        assertEquals("NOT_UTF8", validator.rejectReasonOf(hugeAndBinary), "not text at all: no length in characters");
+        assertNull(validator.rejectReasonOf(validEventJson().getBytes(StandardCharsets.UTF_8)), "ASCII");
+        String accented = validEventWith(e -> e.put("domain", "caf\u00e9.es \ud83d\ude00"));
+        assertNull(validator.rejectReasonOf(accented.getBytes(StandardCharsets.UTF_8)), "UTF-8 beyond ASCII");
+        assertEquals("NOT_JSON", validator.rejectReasonOf("not json {".getBytes(StandardCharsets.UTF_8)));
+        assertEquals("NOT_JSON", validator.rejectReasonOf(null));
+        assertEquals("OVERSIZED", validator.rejectReasonOf(
+                validEventWith(e -> e.put("domain", "\u00e9".repeat(9000))).getBytes(StandardCharsets.UTF_8)));
     }
 
     @Test
