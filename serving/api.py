@@ -369,19 +369,31 @@ def create_app(
     return app
 
 
+def app_from_env() -> Starlette:
+    """The app from ``Settings.from_env()``: uvicorn's factory (``serving.api:app_from_env``), which
+    each worker process calls for itself (its own snapshot and its own token buckets)."""
+    return create_app(Settings.from_env())
+
+
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     parser = argparse.ArgumentParser(prog="python -m serving.api", description="the floor API (uvicorn)")
     parser.add_argument("--host", default=None)
     parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes; each holds its own snapshot and token buckets")
+    parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto")
+    parser.add_argument("--http", choices=["auto", "h11", "httptools"], default="auto")
+    parser.add_argument("--no-access-log", action="store_true", help="no uvicorn access log line per request")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if not settings.api_keys_path.exists():
         print(f"no key file at {settings.api_keys_path}: every predict call answers 401 "
               f"(create a key: python -m serving.keys add NAME)")
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
-                log_level="info")
+    uvicorn.run("serving.api:app_from_env", factory=True, host=args.host or settings.host,
+                port=args.port or settings.port, workers=args.workers, loop=args.loop, http=args.http,
+                access_log=not args.no_access_log, log_level="info")
     return 0
 
 
