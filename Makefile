@@ -12,7 +12,8 @@ BROWSER_STAMP := tests/browser/node_modules/.installed
 CHROMIUM   ?= /usr/bin/chromium
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup venv jar npm browser run serve test test-unit test-all test-faults lint bench bench-feature-store standins-start \
+.PHONY: setup venv jar npm browser run serve test test-unit test-all test-faults lint bench bench-feature-store \
+        bench-floor-api standins-start \
         standins-stop clean package package-check train promote \
         cluster-start cluster-submit cluster-savepoint cluster-resume cluster-stop cluster-status monitoring
 
@@ -82,6 +83,11 @@ bench: setup
 # Online feature records/s from the job's writer to a Feature Store stand-in, with and without throttling.
 bench-feature-store: setup
 	$(PY) -m bench.feature_store_writes $(ARGS)
+
+# The floor API under open-loop load (vegeta, built by `go install` into .local/bin on first use):
+# single and batch predictions at fixed rates against a bare Starlette endpoint -> bench/results/floor_api_load.*
+bench-floor-api: venv
+	$(PY) -m bench.floor_api_load $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

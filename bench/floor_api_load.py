@@ -228,6 +228,7 @@ def attack(targets: Path, rate: float, seconds: float, step: Step) -> Step:
     encoded = subprocess.run([str(vegeta), "encode", "-to=csv", str(out)], check=True, capture_output=True,
                              text=True).stdout
     starts, ends, latencies = [], [], []
+    csv.field_size_limit(1 << 30)  # a row carries the response body (base64): a 1,000 batch's is ~400 KB
     for row in csv.reader(io.StringIO(encoded)):
         started_ns, code, latency_ns, error = int(row[0]), row[1], int(row[2]), row[5]
         step.sent += 1
@@ -330,13 +331,12 @@ def _baseline_for(step: Step, steps: list[Step]) -> Step | None:
                  and s.workload == step.workload and s.offered_rps == step.offered_rps), None)
 
 
-def report(results: dict[str, Any]) -> str:
+def report_lines(results: dict[str, Any]) -> list[str]:
+    """The table and the goal line (no title): this file's report and section 6 of BENCHMARKS.md."""
     steps: list[Step] = results["steps"]
-    lines = ["# Floor API under open-loop load", "",
-             "Written by `.venv/bin/python -m bench.floor_api_load` (vegeta at constant request rates; the load "
-             "generator and the server share this machine's 2 cores). `vs baseline` is the API's p95 / the bare "
-             "Starlette endpoint's p95 (and achieved rate / its rate) at the same offered rate and worker count, "
-             "measured in the same run.", "",
+    lines = ["Load from vegeta at constant request rates (open loop); the load generator and the server share "
+             "this machine's cores. `vs baseline`: the API's p95 / the bare Starlette endpoint's p95, and its "
+             "achieved rate / the endpoint's, at the same offered rate and worker count, in the same run.", "",
              f"Table: {sum(results['kinds'].values())} segments of simulated traffic ({results['kinds']}); "
              f"{results['seconds']:.0f} s per step. In-process ceiling (decide() over the snapshot, no HTTP): "
              f"{results['ceiling']:,.0f} predictions/s.", "",
@@ -356,8 +356,14 @@ def report(results: dict[str, Any]) -> str:
            and s.achieved_predictions > RATE_GOAL]
     lines += ["", f"Goal (issue 19): p95 < {P95_GOAL_MS:.0f} ms at > {RATE_GOAL:,} predictions/s, no errors. "
               "Steps of the API that meet it: "
-              + (", ".join(f"{s.server} {s.workload} at {s.offered_rps:,.0f} req/s" for s in met) or "none") + ".",
-              "", "![floor API load](floor_api_load.png)", ""]
+              + ("; ".join(f"{s.server}, {s.workload} at {s.offered_rps:,.0f} req/s" for s in met) or "none") + "."]
+    return lines
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = ["# Floor API under open-loop load", "",
+             "Written by `.venv/bin/python -m bench.floor_api_load` (`make bench-floor-api`).", "",
+             *report_lines(results), "", "![floor API load](floor_api_load.png)", ""]
     return "\n".join(lines)
 
 

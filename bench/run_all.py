@@ -8,7 +8,9 @@ same run on the same machine:
 3. floor lookups: the reader (fine, coarse, static) against raw GetItem on the same stand-in;
 4. state: savepoint bytes per segment and per million distinct impressions (bench/savepoint_state.py,
    when present);
-5. local Kinesis: records/s the producer sustains into each stand-in.
+5. local Kinesis: records/s the producer sustains into each stand-in;
+6. the floor API under open-loop load (bench/floor_api_load.py): single and batch predictions at
+   fixed rates against a bare Starlette endpoint.
 
     .venv/bin/python -m bench.run_all [--events 2000000] [--quick]
 """
@@ -32,7 +34,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench import floor_lookups, freshness, job_throughput  # noqa: E402
+from bench import floor_api_load, floor_lookups, freshness, job_throughput  # noqa: E402
 from local_kinesis import resources, standins  # noqa: E402
 from simulator.events import encode, generate_events  # noqa: E402
 from simulator.producer import produce  # noqa: E402
@@ -130,6 +132,10 @@ def write_report(results: dict[str, Any], out: Path) -> str:
     if rates:
         lines += ["", "## 5. Local Kinesis: PutRecords from one client (batches of 500)", "",
                   "| stand-in | records/s |", "|---|---|"] + [f"| {k} | {v:,.0f} |" for k, v in rates.items()]
+    api_load = results.get("floor_api")
+    if api_load:
+        lines += ["", "## 6. Floor API under open-loop load", "", *floor_api_load.report_lines(api_load), "",
+                  "![floor API load](floor_api_load.png)"]
     lines += ["", f"Total benchmark time: {results['elapsed_s']:.0f} s.", ""]
     text = "\n".join(lines)
     (out / "BENCHMARKS.md").write_text(text, encoding="utf-8")
@@ -164,6 +170,8 @@ def charts(results: dict[str, Any], out: Path) -> None:
         fig.tight_layout()
         fig.savefig(out / "lookups.png", dpi=110)
         plt.close(fig)
+    if results.get("floor_api"):
+        floor_api_load.chart(results["floor_api"], out / "floor_api_load.png")
 
 
 def main() -> None:
@@ -195,6 +203,8 @@ def main() -> None:
             results["state"] = savepoint_state.figures(quick=args.quick)
         print("== 5. local Kinesis producer", flush=True)
         results["producer"] = producer_rates(produce_n)
+        print("== 6. floor API under open-loop load", flush=True)
+        results["floor_api"] = floor_api_load.run(seconds=3 if args.quick else 8, quick=args.quick)
     results["elapsed_s"] = time.perf_counter() - started
     charts(results, args.out)
     print("\n" + write_report(results, args.out))

@@ -83,6 +83,10 @@ class Settings:
     max_attempts: int = 1
     host: str = "127.0.0.1"
     port: int = 8080
+    # "keys": X-API-Key checked against the key file, token bucket per key (local, and the last line).
+    # "gateway": API Gateway's usage plan checked the key and throttled before the request got here
+    # (deploy/cloudformation/api/yield-api.yaml); the app checks neither.
+    auth: str = "keys"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,8 +103,10 @@ class Settings:
         props = get("PROPERTIES", None, Path)
         floors = load_config(props).floors
         d = cls(table=floors.table_name)
+        endpoint = get("DYNAMODB_ENDPOINT", floors.endpoint)  # "aws": the SDK's endpoint for the region
         return cls(
-            table=get("TABLE", floors.table_name), endpoint=get("DYNAMODB_ENDPOINT", floors.endpoint),
+            table=get("TABLE", floors.table_name),
+            endpoint=None if endpoint == "aws" else endpoint,
             region=get("REGION", floors.region), api_keys_path=get("KEYS_FILE", d.api_keys_path, Path),
             refresh_interval_s=get("REFRESH_S", d.refresh_interval_s, float),
             max_staleness_s=get("MAX_STALENESS_S", d.max_staleness_s, float),
@@ -114,7 +120,7 @@ class Settings:
             connect_timeout_s=get("CONNECT_TIMEOUT_S", d.connect_timeout_s, float),
             read_timeout_s=get("READ_TIMEOUT_S", d.read_timeout_s, float),
             max_attempts=get("MAX_ATTEMPTS", d.max_attempts, int),
-            host=get("HOST", d.host), port=get("PORT", d.port, int),
+            host=get("HOST", d.host), port=get("PORT", d.port, int), auth=get("AUTH", d.auth),
         )
 
 
@@ -233,8 +239,12 @@ def create_app(
                             connect_timeout=settings.connect_timeout_s, read_timeout=settings.read_timeout_s)
         snapshot = FloorsSnapshot(settings.table, client, refresh_interval_s=settings.refresh_interval_s,
                                   max_staleness_s=settings.max_staleness_s, clock=clock, derive=prebid.index_floors)
+    if settings.auth not in ("keys", "gateway"):
+        raise ValueError(f"auth {settings.auth!r}: want 'keys' or 'gateway'")
+    gateway_auth = settings.auth == "gateway"
     if keys is None:
-        keys = ApiKeys.from_file(settings.api_keys_path, rate_per_s=settings.rate_per_s, burst=settings.burst)
+        keys = (ApiKeys([], rate_per_s=settings.rate_per_s, burst=settings.burst) if gateway_auth else
+                ApiKeys.from_file(settings.api_keys_path, rate_per_s=settings.rate_per_s, burst=settings.burst))
     openapi_bytes, openapi = load_openapi()
     validator = RequestValidator(openapi["components"]["schemas"]["PredictionRequest"])
     inventory_types = frozenset(openapi["components"]["schemas"]["PredictionRequest"]["properties"]
@@ -271,12 +281,13 @@ def create_app(
 
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
-        key, problem = keys.authenticate(request.headers.get("x-api-key"))
-        if key is None:
-            return refusal(problem)
-        refused = throttled(key, 1)
-        if refused is not None:
-            return refused
+        if not gateway_auth:
+            key, problem = keys.authenticate(request.headers.get("x-api-key"))
+            if key is None:
+                return refusal(problem)
+            refused = throttled(key, 1)
+            if refused is not None:
+                return refused
         try:
             payload = await body_json(request)
             validator.validate(payload)
@@ -287,8 +298,8 @@ def create_app(
     async def predict_batch(request: Request) -> Response:
         started = time.perf_counter()
         # Authenticate before reading the body; the bucket is charged one token per impression.
-        key, problem = keys.authenticate(request.headers.get("x-api-key"))
-        if key is None:
+        key, problem = (None, None) if gateway_auth else keys.authenticate(request.headers.get("x-api-key"))
+        if key is None and not gateway_auth:
             return refusal(problem)
         try:
             payload = await body_json(request)
@@ -298,7 +309,7 @@ def create_app(
                 raise RequestError("body", f"must hold 1 to {BATCH_MAX} requests, got {len(payload)}")
         except RequestError as err:
             return _error(400, err.field, err.message)
-        refused = throttled(key, len(payload))
+        refused = None if key is None else throttled(key, len(payload))
         if refused is not None:
             return refused
         try:
@@ -388,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-access-log", action="store_true", help="no uvicorn access log line per request")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    if not settings.api_keys_path.exists():
+    if settings.auth == "keys" and not settings.api_keys_path.exists():
         print(f"no key file at {settings.api_keys_path}: every predict call answers 401 "
               f"(create a key: python -m serving.keys add NAME)")
     uvicorn.run("serving.api:app_from_env", factory=True, host=args.host or settings.host,

@@ -1,0 +1,95 @@
+"""The floor API's AWS shape (deploy/cloudformation/api/yield-api.yaml) without an AWS account:
+cfn-lint clean, the task role reads only the floors table, API Gateway requires the key on the
+predict routes and not on the public ones, the container runs the app the way the template says,
+and the app's gateway mode (`YIELD_API_AUTH=gateway`) answers without checking a key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint_file
+from cfnlint.decode import decode
+from starlette.testclient import TestClient
+
+from serving import api
+from serving.snapshot import FloorsSnapshot
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "cloudformation" / "api" / "yield-api.yaml"
+REGION = "eu-west-1"
+REQUEST = {"impression_id": "imp-1", "hour_of_day": 21, "day_of_week": 3, "country_tier": 1,
+           "device_category": "mobile", "format": "banner", "inventory_type": "premium"}
+
+
+def template() -> dict[str, Any]:
+    parsed, matches = decode(str(TEMPLATE))
+    assert not matches, matches
+    return parsed
+
+
+def resources(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template()["Resources"].items() if r["Type"] == kind}
+
+
+def test_cfn_lint_clean() -> None:
+    matches = lint_file(TEMPLATE, config=ManualArgs(regions=[REGION]))
+    assert not matches, "\n".join(str(m) for m in matches)
+
+
+def test_task_role_reads_only_the_floors_table() -> None:
+    role = template()["Resources"]["TaskRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [
+        ("dynamodb:Scan", {"Fn::ImportValue": {"Fn::Sub": "${DataStackName}-FloorsTableArn"}}),
+        ("kms:Decrypt", {"Fn::ImportValue": {"Fn::Sub": "${DataStackName}-DataKeyArn"}}),
+    ]
+    assert statements[1]["Condition"]["StringEquals"]["kms:ViaService"] == {
+        "Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}
+    assert all(s["Effect"] == "Allow" for s in statements)
+
+
+def test_gateway_requires_the_key_on_predict_only_and_throttles_in_a_usage_plan() -> None:
+    methods = resources("AWS::ApiGateway::Method")
+    by_uri = {m["Properties"]["Integration"]["Uri"]["Fn::Sub"].split("}", 1)[1]: m["Properties"]
+              for m in methods.values()}
+    assert set(by_uri) == {"/v2/predict", "/v2/predict/batch", "/v2/health", "/v2/floors/prebid/{domain}"}
+    assert {uri for uri, m in by_uri.items() if m.get("ApiKeyRequired")} == {"/v2/predict", "/v2/predict/batch"}
+    plan = next(iter(resources("AWS::ApiGateway::UsagePlan").values()))["Properties"]
+    assert plan["Throttle"] == {"RateLimit": {"Ref": "RateLimitPerSecond"}, "BurstLimit": {"Ref": "BurstLimit"}}
+    assert resources("AWS::ApiGateway::UsagePlanKey")
+    # the backend's routes are the app's routes
+    app_paths = {route.path for route in api.create_app(
+        api.Settings(table="t", auth="gateway"), snapshot=FloorsSnapshot("t", None),
+        background_refresh=False).routes}
+    assert set(by_uri) <= app_paths
+
+
+def test_container_runs_the_api_in_gateway_mode_and_the_load_balancer_checks_health() -> None:
+    container = template()["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    assert container["Command"][:3] == ["python", "-m", "serving.api"]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert env["YIELD_API_AUTH"] == "gateway" and env["YIELD_API_DYNAMODB_ENDPOINT"] == "aws"
+    settings = api.Settings.from_env({"YIELD_API_AUTH": "gateway", "YIELD_API_DYNAMODB_ENDPOINT": "aws",
+                                      "YIELD_API_TABLE": "floors", "YIELD_API_REGION": REGION})
+    assert (settings.auth, settings.endpoint, settings.table) == ("gateway", None, "floors")
+    target = next(iter(resources("AWS::ElasticLoadBalancingV2::TargetGroup").values()))["Properties"]
+    assert target["HealthCheckPath"] == "/v2/health"
+
+
+def make_client(auth: str, tmp_path: Path) -> TestClient:
+    settings = api.Settings(table="t", auth=auth, api_keys_path=tmp_path / "none.json")
+    return TestClient(api.create_app(settings, snapshot=FloorsSnapshot("t", None), background_refresh=False))
+
+
+def test_gateway_mode_answers_without_a_key(tmp_path: Path) -> None:
+    with make_client("gateway", tmp_path) as client:
+        one = client.post("/v2/predict", json=REQUEST)
+        assert one.status_code == 200 and one.json()["level"] == "static"
+        batch = client.post("/v2/predict/batch", json=[REQUEST] * 3)
+        assert batch.status_code == 200 and len(batch.json()) == 3
+        assert client.post("/v2/predict", json={**REQUEST, "hour_of_day": 24}).json()["field"] == "hour_of_day"
+    with make_client("keys", tmp_path) as client:  # the default still wants a key
+        assert client.post("/v2/predict", json=REQUEST).status_code == 401
+    with pytest.raises(ValueError, match="auth"):
+        make_client("none", tmp_path)
