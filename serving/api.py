@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from starlette.routing import Route
 from serving import prebid
 from serving.floor_reader import segment_keys
 from serving.keys import DEFAULT_KEYS_FILE, MISSING, REVOKED, ApiKey, ApiKeys, retry_after_header
+from serving.metrics import Metrics
 from serving.snapshot import STATIC, FloorsSnapshot, Snapshot
 from udfs import rules
 from udfs.aws import aws_client
@@ -87,6 +89,10 @@ class Settings:
     # "gateway": API Gateway's usage plan checked the key and throttled before the request got here
     # (deploy/cloudformation/api/yield-api.yaml); the app checks neither.
     auth: str = "keys"
+    # CloudWatch metrics (serving/metrics.py): "off", or "cloudwatch" to send them every metrics_interval_s.
+    metrics: str = "off"
+    metrics_endpoint: str | None = None
+    metrics_interval_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +110,7 @@ class Settings:
         floors = load_config(props).floors
         d = cls(table=floors.table_name)
         endpoint = get("DYNAMODB_ENDPOINT", floors.endpoint)  # "aws": the SDK's endpoint for the region
+        metrics_endpoint = get("METRICS_ENDPOINT", None)
         return cls(
             table=get("TABLE", floors.table_name),
             endpoint=None if endpoint == "aws" else endpoint,
@@ -121,6 +128,9 @@ class Settings:
             read_timeout_s=get("READ_TIMEOUT_S", d.read_timeout_s, float),
             max_attempts=get("MAX_ATTEMPTS", d.max_attempts, int),
             host=get("HOST", d.host), port=get("PORT", d.port, int), auth=get("AUTH", d.auth),
+            metrics=get("METRICS", d.metrics),
+            metrics_interval_s=get("METRICS_INTERVAL_S", d.metrics_interval_s, float),
+            metrics_endpoint=None if metrics_endpoint in (None, "aws") else metrics_endpoint,
         )
 
 
@@ -231,6 +241,7 @@ def create_app(
     keys: ApiKeys | None = None,
     clock: Callable[[], float] = time.time,
     background_refresh: bool = True,
+    metrics: Metrics | None = None,
 ) -> Starlette:
     """The ASGI app. `snapshot` and `keys` default to ones built from `settings`; with
     `background_refresh` the app's lifespan starts (and stops) the snapshot's refresh thread."""
@@ -239,6 +250,12 @@ def create_app(
                             connect_timeout=settings.connect_timeout_s, read_timeout=settings.read_timeout_s)
         snapshot = FloorsSnapshot(settings.table, client, refresh_interval_s=settings.refresh_interval_s,
                                   max_staleness_s=settings.max_staleness_s, clock=clock, derive=prebid.index_floors)
+    if metrics is None and settings.metrics == "cloudwatch":
+        metrics = Metrics(aws_client("cloudwatch", settings.metrics_endpoint, settings.region, max_attempts=2,
+                                     connect_timeout=settings.connect_timeout_s, read_timeout=settings.read_timeout_s),
+                          interval_s=settings.metrics_interval_s)
+    elif settings.metrics not in ("off", "cloudwatch"):
+        raise ValueError(f"metrics {settings.metrics!r}: want 'off' or 'cloudwatch'")
     if settings.auth not in ("keys", "gateway"):
         raise ValueError(f"auth {settings.auth!r}: want 'keys' or 'gateway'")
     gateway_auth = settings.auth == "gateway"
@@ -253,19 +270,24 @@ def create_app(
     cors = {"Access-Control-Allow-Origin": settings.cors_origin, "Access-Control-Allow-Methods": "GET, OPTIONS",
             "Access-Control-Max-Age": "86400"}
 
+    def counted(response: Response) -> Response:
+        if metrics is not None:
+            metrics.error(response.status_code)
+        return response
+
     def refusal(problem: str | None) -> Response:
         if problem == REVOKED:
-            return _error(403, "X-API-Key", "the API key is revoked", "forbidden")
+            return counted(_error(403, "X-API-Key", "the API key is revoked", "forbidden"))
         message = "the X-API-Key header is missing" if problem == MISSING else "the API key is not valid"
-        return _error(401, "X-API-Key", message, "unauthorized")
+        return counted(_error(401, "X-API-Key", message, "unauthorized"))
 
     def throttled(key: ApiKey, cost: int) -> Response | None:
         """None when the key's bucket holds `cost` tokens (they are taken), else the 429."""
         allowed, wait_s = keys.bucket(key).take(cost)
         if allowed:
             return None
-        return _error(429, "X-API-Key", "rate limit exceeded", "rate_limited",
-                      headers={"Retry-After": retry_after_header(wait_s)})
+        return counted(_error(429, "X-API-Key", "rate limit exceeded", "rate_limited",
+                              headers={"Retry-After": retry_after_header(wait_s)}))
 
     async def body_json(request: Request) -> Any:
         try:
@@ -292,8 +314,11 @@ def create_app(
             payload = await body_json(request)
             validator.validate(payload)
         except RequestError as err:
-            return _error(400, err.field, err.message)
-        return JSON(answer(payload, snapshot.current, clock(), started))
+            return counted(_error(400, err.field, err.message))
+        out = answer(payload, snapshot.current, clock(), started)
+        if metrics is not None:
+            metrics.answered(out["latency_ms"], out["level"])
+        return JSON(out)
 
     async def predict_batch(request: Request) -> Response:
         started = time.perf_counter()
@@ -308,7 +333,7 @@ def create_app(
             if not 1 <= len(payload) <= BATCH_MAX:
                 raise RequestError("body", f"must hold 1 to {BATCH_MAX} requests, got {len(payload)}")
         except RequestError as err:
-            return _error(400, err.field, err.message)
+            return counted(_error(400, err.field, err.message))
         refused = None if key is None else throttled(key, len(payload))
         if refused is not None:
             return refused
@@ -316,9 +341,12 @@ def create_app(
             for i, item in enumerate(payload):
                 validator.validate(item, f"[{i}].")
         except RequestError as err:
-            return _error(400, err.field, err.message)
+            return counted(_error(400, err.field, err.message))
         current, now = snapshot.current, clock()  # one snapshot and one instant for the batch
-        return JSON([answer(item, current, now, started) for item in payload])
+        answers = [answer(item, current, now, started) for item in payload]
+        if metrics is not None:
+            metrics.answered((time.perf_counter() - started) * 1000.0, Counter(a["level"] for a in answers))
+        return JSON(answers)
 
     async def health(request: Request) -> Response:
         now = clock()
@@ -361,11 +389,15 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if background_refresh:
             snapshot.start()
+        if metrics is not None:
+            metrics.start()
         try:
             yield
         finally:
             if background_refresh:
                 snapshot.stop()
+            if metrics is not None:
+                metrics.stop()
 
     app = Starlette(routes=[
         Route("/v2/predict", predict, methods=["POST"]),
@@ -377,6 +409,7 @@ def create_app(
     app.state.snapshot = snapshot
     app.state.keys = keys
     app.state.settings = settings
+    app.state.metrics = metrics
     return app
 
 
