@@ -51,10 +51,28 @@ def lake_region(region: str | None = None) -> str | None:
     return region or next((os.environ[name] for name in REGION_ENVS if os.environ.get(name)), None)
 
 
-def _s3_client(region: str | None = None):  # noqa: ANN202 - boto3 clients have no importable type
+# Reads sit on the scoring path: the job looks at the manifest from inside the scoring call, so a
+# read waits for S3 while floors wait for the read. With the client defaults (5 attempts, 30 s read
+# timeout) an S3 that accepts connections and never answers held every scoring call after a poll
+# for about 150 s (tests/integration/test_model_store_outage.py). Models and manifests are small
+# (KB to a few MB; the read timeout is per socket read, not for the whole object), so a read gets
+# two attempts of a 2 s connect and 5 s read timeout: at most about READ_BUDGET_S, after which the
+# job keeps its last good model (or the provisional rule) and looks again at the next poll.
+READ_CONNECT_TIMEOUT_S = 2.0
+READ_TIMEOUT_S = 5.0
+READ_RETRIES = 1
+READ_BUDGET_S = (READ_RETRIES + 1) * (READ_CONNECT_TIMEOUT_S + READ_TIMEOUT_S)
+
+
+def _s3_client(region: str | None = None, *, for_reads: bool = False):  # noqa: ANN202 - boto3 clients have no importable type
     """An S3 client in the lake's region. Without a region it would address us-east-1 and
-    follow S3's redirect to the bucket's region on every new client."""
-    return aws_client("s3", os.environ.get(S3_ENDPOINT_ENV) or None, lake_region(region))
+    follow S3's redirect to the bucket's region on every new client. `for_reads`: within the
+    read budget above (writers, training and promotion, keep the client defaults)."""
+    endpoint, region = os.environ.get(S3_ENDPOINT_ENV) or None, lake_region(region)
+    if for_reads:
+        return aws_client("s3", endpoint, region, max_attempts=READ_RETRIES,
+                          connect_timeout=READ_CONNECT_TIMEOUT_S, read_timeout=READ_TIMEOUT_S)
+    return aws_client("s3", endpoint, region)
 
 
 def _s3_location(uri: str) -> tuple[str, str]:
@@ -77,7 +95,7 @@ def read_bytes(uri: str, missing_ok: bool = False, *, region: str | None = None)
             return path.read_bytes()
         if scheme in ("s3", "s3a"):
             bucket, key = _s3_location(uri)
-            client = _s3_client(region)
+            client = _s3_client(region, for_reads=True)
             try:
                 return client.get_object(Bucket=bucket, Key=key)["Body"].read()
             except client.exceptions.NoSuchKey:
