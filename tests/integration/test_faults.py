@@ -21,6 +21,7 @@ from serving.floor_reader import floors_in_table
 from tests.support.e2e_scenario import assert_outputs_match_oracle, wait_for
 from tests.support.fault_proxy import FaultProxy
 from tests.support.fault_scenario import LoggedProducer, raw_matches_log, run_with_fault, sleep_until
+from tests.support.throttling_proxy import ThrottlingProxy
 from training import lake
 from udfs.aws import aws_client
 
@@ -82,6 +83,37 @@ def test_dynamodb_down_for_30_s_every_floor_arrives(job_config: AppConfig, tmp_p
 
     raw_matches_log(config, producer)
     assert_outputs_match_oracle(job_config, scenario)  # floors read from moto directly
+
+
+THROTTLED_FIRST = 40  # every write of the first 40 (the SDK's own retries give up: the sink's retry)
+
+
+def throttle_writes(operation: str, n: int) -> bool:
+    """The first THROTTLED_FIRST writes throttled, then one in three."""
+    return operation in ("PutItem", "BatchWriteItem") and (n <= THROTTLED_FIRST or n % 3 == 0)
+
+
+@pytest.mark.slow  # about 50 s: a whole job run; make test keeps its DynamoDB fault to the outage above
+def test_dynamodb_throttling_every_floor_arrives(job_config: AppConfig, tmp_path: Path):
+    """DynamoDB answers ProvisionedThroughputExceededException (as AWS does on a hot partition or an
+    exhausted capacity), first to every write, then to one in three: the sink retries without failing
+    the job or dropping a floor, and every floor arrives with the oracle's values. moto never
+    throttles, so an HTTP proxy of ours answers those writes (tests/support/throttling_proxy.py)."""
+    with ThrottlingProxy(standins.HOST, standins.MOTO_PORT, throttle_writes) as proxy:
+        config = replace(job_config, floors=replace(job_config.floors, endpoint=proxy.url))
+
+        def throttled_traffic(producer: LoggedProducer, events: list[dict], job: RunningJob) -> None:
+            producer.send(events + events[::7])
+            wait_for(lambda: sum(proxy.throttled.values()) >= THROTTLED_FIRST, 180,
+                     "the first writes throttled", job)
+
+        scenario, producer = run_with_fault(config, tmp_path, throttled_traffic)
+
+    writes = proxy.requests["PutItem"] + proxy.requests["BatchWriteItem"]
+    assert sum(proxy.throttled.values()) > THROTTLED_FIRST and writes > sum(proxy.throttled.values())
+    raw_matches_log(config, producer)
+    assert_outputs_match_oracle(job_config, scenario)  # floors read from moto directly
+    print(f"\nDynamoDB writes {dict(proxy.requests)}, throttled {dict(proxy.throttled)}")
 
 
 def test_shard_split_while_running_loses_nothing(job_config: AppConfig, tmp_path: Path):
