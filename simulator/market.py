@@ -7,16 +7,33 @@ Every field of ``schemas/auction_event.schema.json`` is produced, column-wise in
   (``udfs.rules.country_tier`` decides the tier), devices, bidders and their demand channel;
 - traffic with a daily and weekly shape (night trough, prime time 19-23 UTC, weekends later
   and flatter), as Poisson counts per hour;
-- per auction a Poisson number of bids whose level depends on tier, device, format,
-  inventory, domain quality, hour, weekend and the user/device scores, with noise; the top
-  two bids come from order statistics (no per-bid arrays);
-- the outcome under the floor applied (second-price with the floor as reserve):
-  filled = top bid >= floor, cpm = max(second bid, floor).
+- per auction a price level from tier, device, format, inventory, domain quality, hour,
+  weekend and the user/device scores, and bidders drawn around it (``simulator.bidders``:
+  Prebid bidders and AdX, their number and presence set by the segment);
+- the outcome under the floor applied, first price by default (bids shaded, raised to the
+  floor when the value reaches it; second price selectable), see ``AuctionRules``;
+- optional exploration: a share of auctions with a random floor and a no-floor holdout.
+
+Why segments differ (what makes a per-segment floor worth more than one global floor): price
+levels span two orders of magnitude, as published CPM ranges do: desktop pre-roll video near
+18 USD and outstream near 12, interstitials 8.5, a 320x50 mobile banner near 0.50 (CPM
+statistics compiled by WifiTalents, 2024); open-exchange display prices paid of 0-0.63 USD and
+online video 0.02-2.58 (Augustine Fou, programmatic CPMs, August 2023); desktop about 20% above
+mobile web; tier 1 countries dearest (Gourmet Ads, programmatic ad CPM rates: CPM depends on
+format, country and inventory quality, there is no single figure). Here tier 1 desktop premium
+video has a median value near 23 EUR (bids about half that) and tier 3 mobile remnant banner
+near 0.2 EUR. Competition differs too: premium banner in tier 1 draws about 2.8 Prebid bidders
+and AdX 90% of the time, remnant video in tier 3 about 0.2 and AdX 24% of the time; bidders
+shade more where rivals are few, which is where a floor earns most. With these settings one
+simulated day at the default seed gives: the oracle ceiling (per fine segment and hour) +8.4%
+revenue over static 2.00, and the best single global floor 37% of that lift
+(``python -m training.ab_test calibration``).
 
 The TRUTH for evaluation is returned beside the events, never in them: per segment (fine
-and coarse key, built by ``rules.segment_key``) and hour, the expected clearing CPM of the
-filled auctions, expected over the bid noise given the realised auctions and floors
-(estimated by re-drawing the bids ``truth_draws`` times per auction).
+and coarse key, built by ``rules.segment_key``) and hour, the expected revenue, fill and
+clearing CPM at the floors applied, exact over the bidders' distributions given the realised
+auctions (``simulator.bidders.RevenueCurves``); and on request (``Market.curves``) R(f) and
+F(f) on the floor grid, from which the oracle ceiling follows.
 
 Traffic to a stream: simulator/traffic.py.
 
@@ -47,10 +64,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from scipy.special import ndtri
 
 from schemas import segment_windows
 from schemas.events import DEVICES, FORMATS, INVENTORY, load_schema
+from simulator import bidders
 from udfs import rules
 
 # Field order of the schema = key order of every JSON record.
@@ -102,24 +119,16 @@ _WEEKEND = np.array([0.70, 0.50, 0.35, 0.26, 0.22, 0.24, 0.35, 0.50, 0.70, 0.90,
 _WEEK_MEAN = (5 * _WEEKDAY.mean() + 2 * _WEEKEND.mean()) / 7
 TRAFFIC_SHAPE = np.stack([_WEEKDAY, _WEEKEND]) / _WEEK_MEAN  # [is_weekend, hour]
 
-# Bid level multipliers (EUR CPM of the median bid = BASE_CPM x the product).
-BASE_CPM = 1.05
-TIER_PRICE = np.array([0.0, 1.0, 0.72, 0.38])  # index by tier
-DEVICE_PRICE = np.array([0.85, 0.95, 1.15])
-FORMAT_PRICE = np.array([1.0, 3.2, 1.35, 2.2])
-INVENTORY_PRICE = np.array([1.5, 1.0, 0.55])
+# Value level multipliers (EUR CPM of the median Prebid value = BASE_CPM x the product).
+BASE_CPM = 2.0
+TIER_PRICE = np.array([0.0, 1.0, 0.55, 0.25])  # index by tier
+DEVICE_PRICE = np.array([0.8, 0.95, 1.2])  # mobile, tablet, desktop
+FORMAT_PRICE = np.array([1.0, 6.0, 1.6, 3.5])  # banner, video, native, interstitial
+INVENTORY_PRICE = np.array([1.6, 1.0, 0.45])  # premium, standard, remnant
 # Advertiser budgets: cheap at night, dear at prime time; weekends a little cheaper.
 HOUR_PRICE = np.array([0.85, 0.80, 0.78, 0.78, 0.78, 0.80, 0.85, 0.90, 0.95, 1.00, 1.00, 1.00,
                        1.02, 1.02, 1.00, 1.00, 1.02, 1.05, 1.10, 1.22, 1.28, 1.30, 1.25, 1.00])
 WEEKEND_PRICE = 0.92
-# Expected bidders per auction.
-BASE_BIDDERS = 5.5
-TIER_DEMAND = np.array([0.0, 1.0, 0.75, 0.5])
-INVENTORY_DEMAND = np.array([1.25, 1.0, 0.7])
-HOUR_DEMAND = HOUR_PRICE ** 1.5
-MAX_BIDS = 20
-AUCTION_SIGMA = 0.25  # advertiser interest in this impression, shared by its bidders
-BID_SIGMA = 0.45  # spread between bidders
 
 DEFAULT_START = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)  # a Monday; fixed, for determinism
 MS_PER_HOUR = 3_600_000
@@ -127,7 +136,7 @@ SLICE_MS = 600_000  # generation unit of span(): 10 minutes
 # Random stream ids: one per field, so a change in one field never shifts another's draws.
 _STREAMS = {name: i for i, name in enumerate((
     "count", "time", "country", "unit", "device", "device_drift", "bidder", "engagement", "device_perf",
-    "ctr", "bid_count", "auction_noise", "bids", "id", "floor", "truth",
+    "ctr", "bid_count", "auction_noise", "bids", "id", "floor", "truth", "explore",
 ))}
 
 SCORE_FEATURES = ("user_engagement_score", "device_performance_score", "historical_ctr_avg")
@@ -234,14 +243,25 @@ def mixed_floor(static_share: float, static_floor: float = rules.STATIC_FLOOR_EU
     return policy
 
 
-def auction_outcome(
-    bid_count: np.ndarray, top: np.ndarray, second: np.ndarray, floor: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Second-price auction with the floor as reserve: filled when the top bid reaches the
-    floor; the winner pays max(second bid, floor). NaN bids = absent. Returns (filled, cpm|NaN)."""
-    filled = (bid_count > 0) & (np.nan_to_num(top, nan=-1.0) >= floor)
-    cpm = np.round(np.fmax(second, floor), 4)  # fmax ignores a NaN second bid
-    return filled, np.where(filled, cpm, np.nan)
+@dataclass(frozen=True)
+class Exploration:
+    """The floors the publisher randomises so a model can learn how revenue and fill answer the
+    floor from logs: ``share`` of auctions get a floor drawn log-uniformly between the brief's
+    clamp bounds, ``holdout`` of auctions get no floor at all (Prebid's skipRate)."""
+
+    share: float = 0.0
+    holdout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if min(self.share, self.holdout) < 0.0 or self.share + self.holdout > 1.0:
+            raise ValueError(f"exploration shares must be >= 0 and sum to at most 1: {self}")
+
+    def apply(self, floors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n = len(floors)
+        u = rng.random(n)
+        lo, hi = np.log(rules.FLOOR_MIN_EUR), np.log(rules.FLOOR_MAX_EUR)
+        shock = np.exp(lo + (hi - lo) * rng.random(n))
+        return np.where(u < self.holdout, 0.0, np.where(u < self.holdout + self.share, shock, floors))
 
 
 @dataclass
@@ -381,12 +401,15 @@ class Market:
         seed: int = 0,
         drifts: Sequence[Drift] = (),
         network: Network | None = None,
-        truth_draws: int = 8,
+        auction: bidders.AuctionRules | None = None,
+        exploration: Exploration | None = None,
     ):
         self.seed = seed
         self.drifts = tuple(drifts)
         self.network = network or Network.build()
-        self.truth_draws = truth_draws
+        self.auction = auction or bidders.AuctionRules()
+        self.exploration = exploration
+        self.curves_model = bidders.RevenueCurves(self.auction)
 
     # ------------------------------------------------------------------ time
 
@@ -481,57 +504,129 @@ class Market:
             * (0.75 + 0.5 * eng) * (0.9 + 0.1 * np.minimum(perf, 3.0)) * np.clip(1.0 + 8.0 * (ctr - 0.012), 0.7, 1.5)
             * level_drift
         )
-        lam = BASE_BIDDERS * TIER_DEMAND[tier] * INVENTORY_DEMAND[inv] * HOUR_DEMAND[hour] * quality ** 0.5
-        cols["bid_count"] = np.minimum(rng("bid_count").poisson(lam), MAX_BIDS)
-        noise_rng, bids_rng = rng("auction_noise"), rng("bids")
-        top, second = _top_two(cols["bid_level"], cols["bid_count"], noise_rng.standard_normal(n),
-                               bids_rng.random(n), bids_rng.random(n))
-        cols["top_bid_eur"], cols["second_bid_eur"] = top, second
+        cols["log_scale"] = np.log(cols["bid_level"])
+        cols["lam"], cols["p_adx"] = bidders.demand(tier, inv, fmt, hour)
+        values = bidders.draw_values(cols["log_scale"], cols["lam"], cols["p_adx"], rng("bids"))
+        cols["top_value"], cols["second_value"] = values.top, values.second
+        cols["bidders"] = values.prebid_count + np.isfinite(values.adx)
 
         floors = np.full(n, float(floor)) if isinstance(floor, (int, float)) else floor(cols, rng("floor"))
+        if self.exploration is not None:
+            floors = self.exploration.apply(np.asarray(floors, dtype=np.float64), rng("explore"))
         cols["floor_price_eur"] = np.round(np.asarray(floors, dtype=np.float64), 4)
-        cols["filled"], cols["cpm_eur"] = auction_outcome(cols["bid_count"], top, second, cols["floor_price_eur"])
+        cols["shading"] = self.auction.shading_at(cols["lam"], cols["p_adx"])
+        out = bidders.outcome(self.auction, values.top, values.second, cols["floor_price_eur"], cols["shading"])
+        cols["bid_count"] = values.bids_at(cols["floor_price_eur"])
+        cols["top_bid_eur"], cols["second_bid_eur"] = out["top_bid"], out["second_bid"]
+        cols["filled"], cols["cpm_eur"] = out["filled"], out["cpm"]
         cols["impression_id"] = _impression_ids(rng("id"), chunk, n)
         sim = Simulation(cols, net)
         if truth:
-            sim.truth = self._truth(cols, rng("truth"))
+            sim.truth = self._truth(cols)
         return sim
 
-    def _truth(self, cols: Columns, rng: np.random.Generator) -> pd.DataFrame:
-        """Expected clearing CPM per segment and hour: E[cpm x filled] / E[filled] over fresh
-        draws of the bid noise (``truth_draws`` per auction), auctions and floors as realised."""
-        n, k = len(cols["time_ms"]), self.truth_draws
-        level, count, floor = (np.repeat(cols[c], k) for c in ("bid_level", "bid_count", "floor_price_eur"))
-        top, second = _top_two(level, count, rng.standard_normal(n * k), rng.random(n * k), rng.random(n * k))
-        filled, cpm = auction_outcome(count, top, second, floor)
-        fill_p = filled.reshape(n, k).mean(axis=1)
-        revenue = np.where(filled, cpm, 0.0).reshape(n, k).mean(axis=1)
-        sim = Simulation(cols, self.network)
-        base = pd.DataFrame({
-            "hour": pd.to_datetime(cols["time_ms"] // MS_PER_HOUR * MS_PER_HOUR, unit="ms"),
-            "fill_p": fill_p, "revenue": revenue,
-        })
-        frame = sim.frame()
-        frame["country_tier"] = self.network.country_tier[cols["country"]]
+    def _truth(self, cols: Columns) -> pd.DataFrame:
+        """Per segment and hour at the floors applied: expected fills and revenue (exact over the
+        bidders' draws, given the realised auctions), and the expected clearing CPM of the fills."""
+        revenue, fill = self.curves_model.expected(cols["log_scale"], cols["lam"], cols["p_adx"],
+                                                   cols["floor_price_eur"])
+        outside = self.auction.outside_option_eur * (1.0 - fill)
+        frame = pd.DataFrame({"hour": _hours(cols), "fill_p": fill, "revenue": revenue, "paid": revenue - outside})
         out = []
         for lvl in (rules.FINE, rules.COARSE):
-            keyed = base.assign(level=lvl, segment_key=rules.segment_key_column(frame, lvl))
-            g = keyed.groupby(["level", "segment_key", "hour"], sort=True)
-            agg = g.agg(auctions=("fill_p", "size"), expected_fills=("fill_p", "sum"), revenue=("revenue", "sum"))
-            out.append(agg)
-        truth = pd.concat(out).reset_index()
-        truth["expected_fill_rate"] = truth["expected_fills"] / truth["auctions"]
-        truth["expected_cpm_eur"] = truth["revenue"] / truth["expected_fills"].where(truth["expected_fills"] > 0)
-        return truth
+            g = frame.assign(level=lvl, segment_key=self.segment_keys(cols, lvl)).groupby(
+                ["level", "segment_key", "hour"], sort=True)
+            out.append(g.agg(auctions=("fill_p", "size"), expected_fills=("fill_p", "sum"),
+                             revenue=("revenue", "sum"), paid=("paid", "sum")))
+        return _truth_ratios(pd.concat(out).reset_index())
+
+    def segment_keys(self, cols: Columns, level: str) -> pd.Series:
+        net, unit = self.network, cols["unit"]
+        parts = pd.DataFrame({
+            "domain": net.domains[net.unit_domain[unit]], "ad_unit": net.unit_name[unit],
+            "format": np.asarray(FORMATS)[net.unit_format[unit]],
+            "inventory_type": np.asarray(INVENTORY)[net.unit_inventory[unit]],
+            "device_category": np.asarray(DEVICES)[cols["device"]], "country_tier": net.country_tier[cols["country"]],
+        })
+        return rules.segment_key_column(parts, level)
+
+    def curves(self, sims: Sequence[Simulation], level: str = rules.FINE, grid: np.ndarray = bidders.FLOOR_GRID
+               ) -> Curves:
+        """R(f) and F(f) per segment and hour on the floor grid: the sums over the auctions of
+        their exact expected revenue and fill at each floor."""
+        parts = []
+        for sim in sims:
+            c = sim.cols
+            if not len(sim):
+                continue
+            revenue, fill = self.curves_model.expected(c["log_scale"], c["lam"], c["p_adx"],
+                                                       np.broadcast_to(grid, (len(sim), len(grid))))
+            keys = pd.DataFrame({"segment_key": self.segment_keys(c, level), "hour": _hours(c)})
+            codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
+            n = len(uniques)
+            parts.append((uniques.to_frame(index=False, name=list(keys.columns)), np.bincount(codes, minlength=n),
+                          _sum_rows(revenue, codes, n), _sum_rows(fill, codes, n)))
+        return Curves.combine(parts, np.asarray(grid, dtype=np.float64))
+
+
+def _hours(cols: Columns) -> pd.Series:
+    return pd.Series(pd.to_datetime(cols["time_ms"] // MS_PER_HOUR * MS_PER_HOUR, unit="ms"))
+
+
+def _sum_rows(values: np.ndarray, codes: np.ndarray, groups: int) -> np.ndarray:
+    out = np.zeros((groups, values.shape[1]))
+    np.add.at(out, codes, values)
+    return out
+
+
+def _truth_ratios(t: pd.DataFrame) -> pd.DataFrame:
+    t["expected_fill_rate"] = t["expected_fills"] / t["auctions"]
+    t["expected_cpm_eur"] = t["paid"] / t["expected_fills"].where(t["expected_fills"] > 0)
+    return t
+
+
+@dataclass
+class Curves:
+    """Expected revenue and fills (sums over auctions) per segment-hour row and grid floor."""
+
+    keys: pd.DataFrame  # segment_key, hour
+    auctions: np.ndarray
+    revenue: np.ndarray  # rows x grid
+    fills: np.ndarray
+    grid: np.ndarray
+
+    @classmethod
+    def combine(cls, parts: list[tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]], grid: np.ndarray) -> Curves:
+        if not parts:
+            empty = np.zeros((0, len(grid)))
+            return cls(pd.DataFrame({"segment_key": [], "hour": []}), np.zeros(0, np.int64), empty, empty, grid)
+        keys = pd.concat([p[0] for p in parts], ignore_index=True)
+        codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
+        n = len(uniques)
+        auctions = np.bincount(codes, np.concatenate([p[1] for p in parts]), n).astype(np.int64)
+        return cls(uniques.to_frame(index=False, name=list(keys.columns)), auctions,
+                   _sum_rows(np.vstack([p[2] for p in parts]), codes, n),
+                   _sum_rows(np.vstack([p[3] for p in parts]), codes, n), grid)
+
+    def oracle(self) -> np.ndarray:
+        """The revenue-maximising grid floor of each row."""
+        return self.grid[np.argmax(self.revenue, axis=1)]
+
+    def at(self, floors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Expected revenue and fills of each row at its floor (interpolated on the grid)."""
+        pos = np.clip(np.searchsorted(self.grid, floors), 1, len(self.grid) - 1)
+        lo, hi = self.grid[pos - 1], self.grid[pos]
+        w = np.clip((floors - lo) / (hi - lo), 0.0, 1.0)
+        rows = np.arange(len(floors))
+        pick = lambda a: a[rows, pos - 1] * (1 - w) + a[rows, pos] * w  # noqa: E731
+        return pick(self.revenue), pick(self.fills)
 
 
 def combine_truth(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """One TRUTH table from the tables of several slices (sums, then the ratios again)."""
     t = pd.concat(frames).groupby(["level", "segment_key", "hour"], as_index=False)[
-        ["auctions", "expected_fills", "revenue"]].sum()
-    t["expected_fill_rate"] = t["expected_fills"] / t["auctions"]
-    t["expected_cpm_eur"] = t["revenue"] / t["expected_fills"].where(t["expected_fills"] > 0)
-    return t
+        ["auctions", "expected_fills", "revenue", "paid"]].sum()
+    return _truth_ratios(t)
 
 
 def _epoch_ms(t: datetime) -> int:
@@ -544,21 +639,6 @@ def _pick(p: np.ndarray, u: np.ndarray) -> np.ndarray:
     cdf = np.cumsum(p)
     cdf[-1] = 1.0  # rounding must not leave u near 1 without a category
     return np.searchsorted(cdf, u, side="right")
-
-
-def _top_two(
-    level: np.ndarray, count: np.ndarray, auction_z: np.ndarray, v1: np.ndarray, v2: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top and second of ``count`` iid lognormal bids, without drawing them all: the max of n
-    uniforms is V^(1/n); the second, given the max u, is u x W^(1/(n-1)). NaN when absent."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        n = count.astype(np.float64)
-        u1 = v1 ** (1.0 / n)
-        u2 = u1 * v2 ** (1.0 / (n - 1.0))
-        scale = level * np.exp(AUCTION_SIGMA * auction_z)
-        top = np.round(scale * np.exp(BID_SIGMA * ndtri(u1)), 4)
-        second = np.round(scale * np.exp(BID_SIGMA * ndtri(u2)), 4)
-    return np.where(count >= 1, top, np.nan), np.where(count >= 2, second, np.nan)
 
 
 def _impression_ids(rng: np.random.Generator, chunk: int, n: int) -> np.ndarray:

@@ -1,9 +1,12 @@
-"""A/B replay: the same auctions (same bids) under the static floor and under the dynamic floors.
+"""A/B replay of the job's floors: the same auctions (same bidders and values) under the static
+floor and under the floors the job wrote to its table.
 
 Arm ``static``: every auction at the ad server's static floor (2.00 EUR). Arm ``dynamic``: the
 floor the ad server would read through ``serving.FloorReader`` (fine, else coarse, else
-static). The outcome is recomputed per arm with ``market.auction_outcome`` (second price, the
-floor as reserve), so the only difference between the arms is the floor.
+static). The outcome is recomputed per arm by ``simulator.bidders.outcome`` (the market's
+auction rules; first price by default, bidders raising their bid to a floor their value
+reaches), so the only difference between the arms is the floor. The comparison of floor
+policies against the oracle is ``training.floor_ab`` (``make ab``).
 
 Per arm, per tier and overall: auctions, fill rate, average clearing CPM of the filled
 auctions, revenue per 1,000 auctions (EUR: sum of CPM/1000 over filled auctions x 1000 / auctions
@@ -27,22 +30,28 @@ import numpy as np
 import pandas as pd
 
 from serving.floor_reader import FloorReader
-from simulator.market import Market, auction_outcome
+from simulator import bidders
+from simulator.market import Market, Simulation
 from udfs import rules
 
 Z95 = 1.959964
 ARMS = ("static", "dynamic")
 
 
-def arm_outcomes(auctions: pd.DataFrame, floors: np.ndarray) -> pd.DataFrame:
+def replay_frame(sim: Simulation) -> pd.DataFrame:
+    """The auctions as events plus what a replay needs and the logs do not hold: the two highest
+    values and the bidders' shading."""
+    return sim.frame().assign(top_value=sim.cols["top_value"], second_value=sim.cols["second_value"],
+                              shading=sim.cols["shading"])
+
+
+def arm_outcomes(auctions: pd.DataFrame, floors: np.ndarray,
+                 auction: bidders.AuctionRules = bidders.AuctionRules()) -> pd.DataFrame:
     """Per auction under the given floors: floor, filled, cpm (NaN when not filled)."""
-    filled, cpm = auction_outcome(
-        auctions["bid_count"].to_numpy(),
-        auctions["top_bid_eur"].to_numpy(dtype=np.float64, na_value=np.nan),
-        auctions["second_bid_eur"].to_numpy(dtype=np.float64, na_value=np.nan),
-        np.asarray(floors, dtype=np.float64),
-    )
-    return pd.DataFrame({"floor": floors, "filled": filled, "cpm": cpm}, index=auctions.index)
+    out = bidders.outcome(auction, auctions["top_value"].to_numpy(np.float64),
+                          auctions["second_value"].to_numpy(np.float64), np.asarray(floors, dtype=np.float64),
+                          auctions["shading"].to_numpy(np.float64))
+    return pd.DataFrame({"floor": floors, "filled": out["filled"], "cpm": out["cpm"]}, index=auctions.index)
 
 
 def _mean_ci(x: np.ndarray) -> tuple[float, float, float]:
@@ -142,7 +151,7 @@ def run(
     events: int, seed: int, reader: FloorReader, start: datetime, rate: float = 500.0
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Replay ``events`` market auctions from ``start`` under both arms."""
-    auctions = Market(seed).count(events, start, rate, truth=False).frame()
+    auctions = replay_frame(Market(seed).count(events, start, rate, truth=False))
     floors, sources = dynamic_floors(auctions, reader)
     table = evaluate(auctions, {"static": np.full(len(auctions), reader.static_floor), "dynamic": floors})
     return table, sources

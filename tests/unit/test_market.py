@@ -49,8 +49,11 @@ def test_events_validate_against_the_schema_and_the_auction_rule() -> None:
         assert list(e) == list(SCHEMA["properties"])  # every field, schema order
         assert len(e["event_time"]) == 24 and e["event_time"].endswith("Z")
         assert e["filled"] == (e["bid_count"] > 0 and e["top_bid_eur"] >= e["floor_price_eur"])
-        if e["filled"]:
-            assert e["cpm_eur"] == pytest.approx(max(e["second_bid_eur"] or 0, e["floor_price_eur"]), abs=1e-4)
+        if e["filled"]:  # first price: the winner pays its bid, at least the floor
+            assert e["cpm_eur"] == e["top_bid_eur"] >= e["floor_price_eur"]
+        for bid in (e["top_bid_eur"], e["second_bid_eur"]):
+            assert bid is None or bid >= e["floor_price_eur"]  # bids under the floor are never seen
+        assert (e["second_bid_eur"] is not None) == (e["bid_count"] >= 2)
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +115,20 @@ def test_score_drift_shifts_that_score_only() -> None:
     want = np.minimum(base.loc[after, "user_engagement_score"] + 0.1, 1.0)
     np.testing.assert_allclose(drifted.loc[after, "user_engagement_score"], want, atol=1.5e-4)
     unchanged = ["impression_id", "event_time", *CATEGORIES, "device_performance_score", "historical_ctr_avg",
-                 "bid_count", "floor_price_eur"]
+                 "floor_price_eur"]
     pd.testing.assert_frame_equal(base[unchanged], drifted[unchanged])
+
+
+def test_drift_moves_values_never_who_takes_part() -> None:
+    """The bidders taking part come from their own draws; only values (and hence the bids a floor
+    lets through, ``bid_count``) follow a drift."""
+    def bidders(drifts: tuple[Drift, ...]) -> np.ndarray:
+        cols = Market(1, drifts=drifts).count(20_000, DEFAULT_START, 500.0, truth=False).cols
+        return cols["bidders"]
+
+    base = bidders(())
+    for drift in (Drift(START, "user_engagement_score", 0.1), Drift(START, "bid_level_tier_1", 0.25)):
+        np.testing.assert_array_equal(bidders((drift,)), base)
 
 
 def test_tier_bid_level_drift_scales_that_tier_only() -> None:
@@ -121,12 +136,15 @@ def test_tier_bid_level_drift_scales_that_tier_only() -> None:
     drifted = sample(drifts=(Drift(START, "bid_level_tier_1", 0.25),))
     after, _ = _split(base, drifted)
     tier1 = base["country"].map(rules.country_tier) == 1
-    hit = after & tier1 & (base["bid_count"] > 0)
+    # Where the winning bid was above the floor (not raised to it), it scales with the values.
+    hit = after & tier1 & base["filled"] & (base["top_bid_eur"] > base["floor_price_eur"])
+    assert hit.sum() > 100
     np.testing.assert_allclose(drifted.loc[hit, "top_bid_eur"], base.loc[hit, "top_bid_eur"] * 1.25,
                                rtol=1e-3, atol=2e-4)
+    assert drifted.loc[after & tier1, "filled"].mean() > base.loc[after & tier1, "filled"].mean()
     untouched = ~(after & tier1)
     pd.testing.assert_frame_equal(base[untouched], drifted[untouched])
-    same = ["impression_id", "event_time", *CATEGORIES, "user_engagement_score", "bid_count"]
+    same = ["impression_id", "event_time", *CATEGORIES, "user_engagement_score"]
     pd.testing.assert_frame_equal(base[same], drifted[same])
 
 
@@ -141,7 +159,7 @@ def test_device_mix_drift_moves_devices_to_mobile_only() -> None:
     got = (drifted.loc[after, "device_category"] == "mobile").mean()
     assert got == pytest.approx(p + (1 - p) * 0.3, abs=0.015)
     same = ["impression_id", "event_time", "country", "format", "domain", "ad_unit", "user_engagement_score",
-            "device_performance_score", "historical_ctr_avg", "bid_count"]
+            "device_performance_score", "historical_ctr_avg"]
     pd.testing.assert_frame_equal(base[same], drifted[same])
 
 
@@ -185,23 +203,24 @@ def test_backfill_writes_the_lake_layout_with_the_job_definitions(tmp_path) -> N
 def test_ab_table_matches_hand_computation() -> None:
     auctions = pd.DataFrame({
         "country": ["ES", "ES", "MX", "MX"],
-        "bid_count": [2, 1, 3, 0],
-        "top_bid_eur": [5.0, 1.5, 3.0, np.nan],
-        "second_bid_eur": [1.0, np.nan, 2.5, np.nan],
+        "top_value": [5.0, 1.5, 3.0, np.nan],
+        "second_value": [1.0, np.nan, 2.5, np.nan],
+        "shading": [0.5, 0.5, 0.5, 0.5],
     })
     static = np.full(4, 2.0)
     dynamic = np.array([3.0, 1.2, 2.0, 0.5])
     table = ab_test.evaluate(auctions, {"static": static, "dynamic": dynamic}).set_index(["tier", "arm"])
-    # static: #1 fills at max(1.0, 2.0) = 2.0; #2 1.5 < 2 no fill; #3 fills at max(2.5, 2.0) = 2.5; #4 no bids.
-    # dynamic: #1 at 3.0; #2 at 1.2 (one bid: pays the floor); #3 at 2.5; #4 no bids.
+    # First price, half the value bid, raised to a floor the value reaches:
+    # static: #1 pays max(2.5, 2.0) = 2.5; #2 1.5 < 2 no bid; #3 pays max(1.5, 2.0) = 2.0; #4 no bidders.
+    # dynamic: #1 max(2.5, 3.0) = 3.0; #2 max(0.75, 1.2) = 1.2; #3 2.0; #4 no bidders.
     s, d = table.loc[("all", "static")], table.loc[("all", "dynamic")]
     assert s["auctions"] == d["auctions"] == 4
     assert s["fill_rate"] == pytest.approx(0.5) and d["fill_rate"] == pytest.approx(0.75)
-    assert s["avg_cpm"] == pytest.approx(2.25) and d["avg_cpm"] == pytest.approx((3.0 + 1.2 + 2.5) / 3)
-    assert s["rev_per_1000"] == pytest.approx(4.5 / 4) and d["rev_per_1000"] == pytest.approx(6.7 / 4)
-    assert d["lift"] == pytest.approx((1.0 + 1.2 + 0.0 + 0.0) / 4)
+    assert s["avg_cpm"] == pytest.approx(2.25) and d["avg_cpm"] == pytest.approx((3.0 + 1.2 + 2.0) / 3)
+    assert s["rev_per_1000"] == pytest.approx(4.5 / 4) and d["rev_per_1000"] == pytest.approx(6.2 / 4)
+    assert d["lift"] == pytest.approx((0.5 + 1.2 + 0.0 + 0.0) / 4)
     # Normal-approximation interval of the fill rate: p +- 1.96 sqrt(p (1-p) / n).
     assert d["fill_hi"] - d["fill_rate"] == pytest.approx(1.959964 * np.sqrt(0.75 * 0.25 / 4))
     t1 = table.loc[("1", "dynamic")]
     assert t1["auctions"] == 2 and t1["rev_per_1000"] == pytest.approx((3.0 + 1.2) / 2)
-    assert table.loc[("3", "static")]["avg_cpm"] == pytest.approx(2.5)
+    assert table.loc[("3", "static")]["avg_cpm"] == pytest.approx(2.0)
