@@ -45,10 +45,11 @@ def replay_frame(sim: Simulation) -> pd.DataFrame:
                               shading=sim.cols["shading"])
 
 
-def arm_outcomes(auctions: pd.DataFrame, floors: np.ndarray,
-                 auction: bidders.AuctionRules = bidders.AuctionRules()) -> pd.DataFrame:
-    """Per auction under the given floors: floor, filled, cpm (NaN when not filled)."""
-    out = bidders.outcome(auction, auctions["top_value"].to_numpy(np.float64),
+def arm_outcomes(auctions: pd.DataFrame, floors: np.ndarray, auction: bidders.AuctionRules | None = None
+                 ) -> pd.DataFrame:
+    """Per auction under the given floors (the market's default rules unless given): floor,
+    filled, cpm (NaN when not filled)."""
+    out = bidders.outcome(auction or bidders.AuctionRules(), auctions["top_value"].to_numpy(np.float64),
                           auctions["second_value"].to_numpy(np.float64), np.asarray(floors, dtype=np.float64),
                           auctions["shading"].to_numpy(np.float64))
     return pd.DataFrame({"floor": floors, "filled": out["filled"], "cpm": out["cpm"]}, index=auctions.index)
