@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from udfs.floor_policy import POLICIES, REVENUE, PolicySettings
+
 MSF_PROPERTIES = Path("/etc/flink/application_properties.json")
 LOCAL_PROPERTIES = Path(__file__).resolve().parent / "application_properties.json"
 PROPERTIES_ENV = "YIELD_PROPERTIES"
@@ -109,6 +111,24 @@ class _Group:
             raise ConfigError(f"property {self.where(key)} = {value}: must be >= {minimum}")
         return value
 
+    def number(self, key: str, default: float, minimum: float, maximum: float) -> float:
+        raw = self.props.get(key)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError as err:
+            raise ConfigError(f"property {self.where(key)} = {raw!r}: expected a number") from err
+        if not minimum <= value <= maximum:  # also refuses NaN
+            raise ConfigError(f"property {self.where(key)} = {raw}: must be in [{minimum}, {maximum}]")
+        return value
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(key, default)
+        if value not in choices:
+            raise ConfigError(f"property {self.where(key)} = {value!r}: expected one of {', '.join(choices)}")
+        return value
+
     def duration_ms(self, key: str, default: str | None = None) -> int:
         return parse_duration_ms(self.text(key, default), self.where(key))
 
@@ -198,6 +218,10 @@ class JobSettings:
 class ModelConfig:
     # How often the scoring function looks at the manifest for a new model version.
     manifest_poll_ms: int = 30_000
+    # The floor policy (udfs/floor_policy.py): "revenue" (revenue-optimal with a fill guardrail
+    # and a move cap; needs a model with revenue curves) or "brief" (the brief's rule).
+    floor_policy: str = REVENUE
+    policy: PolicySettings = PolicySettings()
 
 
 @dataclass(frozen=True)
@@ -223,6 +247,24 @@ class AppConfig:
     # Always set by load_config; the default only keeps hand-built AppConfigs valid (None = off).
     feature_store: FeatureStoreConfig | None = None
     monitoring: MonitoringConfig | None = None
+
+
+def load_model_config(model: _Group) -> ModelConfig:
+    d = PolicySettings()
+    floor_min = model.number("floor.min.eur", d.floor_min_eur, 0.01, 10_000.0)
+    floor_max = model.number("floor.max.eur", d.floor_max_eur, 0.01, 10_000.0)
+    if floor_min > floor_max:
+        raise ConfigError(f"property {model.where('floor.min.eur')} = {floor_min}: above "
+                          f"{model.where('floor.max.eur')} = {floor_max}")
+    settings = PolicySettings(
+        floor_min_eur=floor_min, floor_max_eur=floor_max,
+        static_floor_eur=model.number("static.floor.eur", d.static_floor_eur, 0.0, 10_000.0),
+        fill_margin=model.number("floor.fill.margin", d.fill_margin, 0.0, 1.0),
+        max_step=model.number("floor.max.step", d.max_step, 1.0, 100.0),
+    )
+    return ModelConfig(manifest_poll_ms=model.duration_ms("manifest.poll.interval", "30 s"),
+                       floor_policy=model.choice("floor.policy", REVENUE, POLICIES),
+                       policy=settings)
 
 
 def load_monitoring(groups: dict[str, dict[str, str]]) -> MonitoringConfig:
@@ -351,7 +393,7 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> AppConfig:
         ),
         job=settings,
         jarfile=run.text("jarfile"),
-        model=ModelConfig(manifest_poll_ms=model.duration_ms("manifest.poll.interval", "30 s")),
+        model=load_model_config(model),
         feature_store=_feature_store(groups),
         monitoring=load_monitoring(groups),
     )

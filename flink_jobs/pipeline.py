@@ -196,7 +196,8 @@ FROM (
 )""")
 
     ttl_s = config.job.window_ms * config.job.floor_ttl_windows // 1000
-    scoring.register(t_env, config.lake.path, config.model.manifest_poll_ms, config.lake.s3_endpoint)
+    scoring.register(t_env, config.lake.path, config.model.manifest_poll_ms, config.lake.s3_endpoint,
+                     config.model.floor_policy, config.model.policy)
     # Segments with no fill in the window have no clearing price: no new floor;
     # the previous one expires and readers fall back.
     # One scoring call per segment and window (XGBoost, or the provisional rule without a
@@ -211,10 +212,13 @@ SELECT level, segment_key,
     scored.floor_eur AS floor_eur,
     scored.predicted_cpm_eur AS predicted_cpm_eur,
     scored.model_version AS model_version,
+    scored.policy AS policy,
     window_start, window_end,
     auctions AS data_points,
     UNIX_TIMESTAMP(DATE_FORMAT(window_end, 'yyyy-MM-dd HH:mm:ss')) + {ttl_s} AS expires_at
-FROM scored_windows""")
+FROM scored_windows
+-- NULL: a fine segment the revenue model does not know; readers use its coarse segment's floor.
+WHERE scored.floor_eur IS NOT NULL""")
 
 
 def derived_features_sql() -> dict[str, str]:
@@ -262,12 +266,12 @@ SELECT {", ".join(segment_windows.column_names())},
 FROM segment_windows""")
     statements.add_insert_sql(f"""
 INSERT INTO floors_dynamodb
-SELECT level, segment_key, floor_eur, predicted_cpm_eur, model_version,
+SELECT level, segment_key, floor_eur, predicted_cpm_eur, model_version, policy,
     DATE_FORMAT(window_start, '{ISO_8601}'), DATE_FORMAT(window_end, '{ISO_8601}'), data_points, expires_at
 FROM floors""")
     statements.add_insert_sql(f"""
 INSERT INTO floors_parquet
-SELECT level, segment_key, floor_eur, predicted_cpm_eur, model_version, window_start, window_end,
+SELECT level, segment_key, floor_eur, predicted_cpm_eur, model_version, policy, window_start, window_end,
     data_points, expires_at, {partition_columns("window_start")}
 FROM floors""")
     add_online_feature_writes(t_env, config, statements)

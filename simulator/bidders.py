@@ -54,9 +54,6 @@ ADX_SIGMA = 0.80
 ADX_OFFSET = -0.10  # log of AdX's median value relative to the Prebid median
 MAX_PREBID_BIDDERS = 20
 
-# The floors a policy chooses from and the truth is computed on: geometric steps of about 6%
-# between the brief's clamp bounds, rounded to cents.
-FLOOR_GRID = np.unique(np.round(np.geomspace(rules.FLOOR_MIN_EUR, rules.FLOOR_MAX_EUR, 52), 2))
 
 # Expected Prebid bidders and AdX presence by segment. Index: tier (1..3), inventory, format, hour.
 BASE_PREBID_BIDDERS = 2.0

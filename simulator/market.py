@@ -69,6 +69,7 @@ from schemas import segment_windows
 from schemas.events import DEVICES, FORMATS, INVENTORY, load_schema
 from simulator import bidders
 from udfs import rules
+from udfs.floor_policy import FLOOR_GRID
 
 # Field order of the schema = key order of every JSON record.
 EVENT_FIELDS: tuple[str, ...] = tuple(load_schema()["properties"])
@@ -550,7 +551,7 @@ class Market:
         })
         return rules.segment_key_column(parts, level)
 
-    def curves(self, sims: Sequence[Simulation], level: str = rules.FINE, grid: np.ndarray = bidders.FLOOR_GRID
+    def curves(self, sims: Sequence[Simulation], level: str = rules.FINE, grid: np.ndarray = FLOOR_GRID
                ) -> Curves:
         """R(f) and F(f) per segment and hour on the floor grid: the sums over the auctions of
         their exact expected revenue and fill at each floor."""

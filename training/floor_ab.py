@@ -48,9 +48,10 @@ import pandas as pd
 from schemas.events import DEVICES, FORMATS, INVENTORY
 from simulator import bidders
 from simulator.market import DEFAULT_START, Curves, Exploration, FloorPolicy, Market, Simulation
-from training.revenue_model import RevenueModel
+from training import revenue_model
 from udfs import rules
-from udfs.floor_policy import PolicySettings, brief_floors, revenue_floors
+from udfs.floor_policy import FLOOR_GRID, PolicySettings, brief_floors, revenue_floors
+from udfs.revenue_curves import RevenueCurveModel
 
 ARMS = ("static", "brief", "global", "model", "truth", "literal", "oracle")
 TRAIN_SEED = 100
@@ -88,14 +89,14 @@ def hours_of(market: Market, start: datetime, hours: int, rate: float,
                                     floor=floor, truth=False))) for h in range(hours)]
 
 
-def train_model(setup: Setup) -> RevenueModel:
+def train_model(setup: Setup) -> RevenueCurveModel:
     market = Market(TRAIN_SEED, auction=setup.auction, exploration=setup.exploration)
     start = setup.start - timedelta(days=setup.train_days)
     frames = [s.frame() for s in hours_of(market, start, 24 * setup.train_days, setup.train_rate)]
     events = pd.concat(frames, ignore_index=True)
     setup.progress(f"training the revenue model on {len(events):,} logged auctions "
                    f"({setup.train_days} days of seed {TRAIN_SEED}, exploration {setup.exploration})")
-    return RevenueModel.train(events, setup.auction.outside_option_eur)
+    return revenue_model.train(events, setup.auction.outside_option_eur)
 
 
 # ----------------------------------------------------------------------------- floors per arm
@@ -109,7 +110,7 @@ def segment_rows(market: Market, sim: Simulation, hour: datetime) -> pd.DataFram
     i = pd.Series(np.arange(len(sim))).groupby(keys.to_numpy()).first().to_numpy()
     unit = c["unit"][i]
     return pd.DataFrame({
-        "segment_key": keys.to_numpy()[i], "country_tier": net.country_tier[c["country"][i]],
+        "level": rules.FINE, "segment_key": keys.to_numpy()[i], "country_tier": net.country_tier[c["country"][i]],
         "device_category": np.asarray(DEVICES)[c["device"][i]],
         "format": np.asarray(FORMATS)[net.unit_format[unit]],
         "inventory_type": np.asarray(INVENTORY)[net.unit_inventory[unit]],
@@ -154,18 +155,20 @@ def literal_floors(curves: Curves, static_floor: float) -> np.ndarray:
 class Arms:
     """The floors of each arm for the fine segments of one window, given the previous window."""
 
-    def __init__(self, market: Market, model: RevenueModel, setup: Setup):
+    def __init__(self, market: Market, model: RevenueCurveModel, setup: Setup):
         self.market, self.model, self.setup = market, model, setup
         self.previous: dict[str, dict[str, float]] = {"model": {}, "truth": {}}
 
     def _capped(self, arm: str, keys: pd.Series, revenue: np.ndarray, fill: np.ndarray) -> np.ndarray:
         prev = np.array([self.previous[arm].get(k, np.nan) for k in keys])
-        floors = revenue_floors(bidders.FLOOR_GRID, revenue, fill, prev, self.setup.settings)
+        floors = revenue_floors(FLOOR_GRID, revenue, fill, prev, self.setup.settings)
         self.previous[arm].update(zip(keys, floors, strict=True))
         return floors
 
     def model_floors(self, rows: pd.DataFrame) -> np.ndarray:
-        revenue, fill = self.model.curves(rows, bidders.FLOOR_GRID)
+        # The replay knows every segment's coarse parts, also of fine segments new since training.
+        revenue, fill, _known = self.model.curves(rows.assign(coarse_key=rules.segment_key_column(rows, rules.COARSE)),
+                                                  FLOOR_GRID)
         return self._capped("model", rows["segment_key"], revenue, fill)
 
     def floors(self, window: Simulation, hour: datetime, logged_before: Simulation, curves: Curves
@@ -203,9 +206,9 @@ def outcome_sums(market: Market, sim: Simulation, floors: np.ndarray, cluster: i
     return sums
 
 
-def open_loop(setup: Setup, model: RevenueModel) -> tuple[pd.DataFrame, dict[str, Any]]:
+def open_loop(setup: Setup, model: RevenueCurveModel) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per arm, cluster, tier and format: the sums the report needs; plus the global floor chosen."""
-    rows, pending, grid_revenue = [], [], np.zeros(len(bidders.FLOOR_GRID))
+    rows, pending, grid_revenue = [], [], np.zeros(len(FLOOR_GRID))
     hours = 24 * setup.days
     for s_i, seed in enumerate(setup.seeds):
         market = Market(seed, auction=setup.auction, exploration=setup.exploration)
@@ -227,7 +230,7 @@ def open_loop(setup: Setup, model: RevenueModel) -> tuple[pd.DataFrame, dict[str
             if (h + 1) % 24 == 0:
                 setup.progress(f"seed {seed}: day {(h + 1) // 24}/{setup.days} replayed "
                                f"({time.perf_counter() - t0:.0f} s)")
-    best_global = float(bidders.FLOOR_GRID[np.argmax(grid_revenue)])
+    best_global = float(FLOOR_GRID[np.argmax(grid_revenue)])
     for market, window, cluster, seed in pending:
         rows.append(outcome_sums(market, window, np.full(len(window), best_global), cluster).assign(arm="global",
                                                                                                    seed=seed))
@@ -237,7 +240,7 @@ def open_loop(setup: Setup, model: RevenueModel) -> tuple[pd.DataFrame, dict[str
 # ----------------------------------------------------------------------------- the closed loop
 
 
-def closed_loop(setup: Setup, model: RevenueModel, seed: int) -> pd.DataFrame:
+def closed_loop(setup: Setup, model: RevenueCurveModel, seed: int) -> pd.DataFrame:
     """The market under each arm's own floors (no exploration): per arm and auction the window,
     the fine segment, the floor applied and the revenue. After each window the arm sets the
     floors of the next from that window's data (segments it did not see keep their floor)."""

@@ -28,6 +28,10 @@ import numpy as np
 
 from udfs import rules
 
+# The floors the revenue policy chooses from (and the simulator's truth is computed on): geometric
+# steps of about 6% between the brief's clamp bounds, rounded to cents.
+FLOOR_GRID = np.unique(np.round(np.geomspace(rules.FLOOR_MIN_EUR, rules.FLOOR_MAX_EUR, 52), 2))
+
 REVENUE = "revenue"
 BRIEF = "brief"
 POLICIES = (REVENUE, BRIEF)
@@ -38,7 +42,7 @@ class PolicySettings:
     floor_min_eur: float = rules.FLOOR_MIN_EUR
     floor_max_eur: float = rules.FLOOR_MAX_EUR
     static_floor_eur: float = rules.STATIC_FLOOR_EUR
-    fill_margin: float = 0.05  # fill may fall at most this much (absolute) below the static floor's
+    fill_margin: float = 0.10  # fill may fall at most this much (absolute) below the static floor's
     max_step: float = 1.5  # a floor moves at most x1.5 or /1.5 per window
 
     def __post_init__(self) -> None:

@@ -13,6 +13,7 @@ through one pair of functions, so the same code serves a local folder and an S3 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
+from udfs import floor_policy, revenue_curves, rules
 from udfs.aws import aws_client
 from udfs.drift import Baseline
 from udfs.model_features import FEATURES
@@ -179,6 +181,8 @@ BOOSTER_FILE = "model.ubj"  # XGBoost's binary JSON
 FEATURES_FILE = "features.json"  # {"features": [...]}: the booster's input columns, in order
 TRAINING_FILE = "training.json"  # training window, held-out metrics against the baselines
 VERSION_FILES = (BOOSTER_FILE, FEATURES_FILE, TRAINING_FILE, BASELINE_FILE)
+# The revenue curves (udfs/revenue_curves.py), present when the training logs held exploration floors.
+CURVE_FILES = revenue_curves.FILES
 SLOTS = ("current", "champion", "challenger")
 
 
@@ -198,7 +202,12 @@ def write_version(lake_uri: str, slot: str, version: str, files: dict[str, bytes
 
 def read_version(lake_uri: str, slot: str, version: str) -> dict[str, bytes]:
     folder = slot_uri(lake_uri, slot, version)
-    return {name: read_bytes(join(folder, name)) or b"" for name in VERSION_FILES}
+    files = {name: read_bytes(join(folder, name)) or b"" for name in VERSION_FILES}
+    for name in CURVE_FILES:
+        data = read_bytes(join(folder, name), missing_ok=True)
+        if data is not None:
+            files[name] = data
+    return files
 
 
 def promote(lake_uri: str, version: str, source: str = "challenger") -> ModelRef:
@@ -223,11 +232,13 @@ def promote(lake_uri: str, version: str, source: str = "challenger") -> ModelRef
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A booster ready to score, with the ordered feature list it was trained on."""
+    """A booster ready to score, with the ordered feature list it was trained on, and the
+    revenue curves when the version has them."""
 
     version: str
     booster: object  # xgboost.Booster (imported lazily: the job's client never needs it)
     features: tuple[str, ...]
+    curves: revenue_curves.RevenueCurveModel | None = None
 
     def predict(self, inputs: pd.DataFrame) -> np.ndarray:
         """Predicted CPM (EUR) per row of a feature matrix with (at least) the model's features."""
@@ -266,4 +277,26 @@ def load_model(ref: ModelRef) -> LoadedModel:
     probe = model.predict(pd.DataFrame(np.full((1, len(features)), np.nan), columns=list(features)))
     if not np.all(np.isfinite(probe)):
         raise ModelStoreError(f"{ref.uri}: the booster predicts {probe[0]} on a probe row")
-    return model
+    curves = load_curves(ref)
+    return model if curves is None else dataclasses.replace(model, curves=curves)
+
+
+def load_curves(ref: ModelRef) -> revenue_curves.RevenueCurveModel | None:
+    """The version's revenue curves; None when it has none; ModelStoreError when they are
+    incomplete, unreadable, or give non-finite curves on a probe segment."""
+    files = {name: read_bytes(ref.artifact(name), missing_ok=True) for name in CURVE_FILES}
+    present = {name: data for name, data in files.items() if data is not None}
+    if not present:
+        return None
+    if len(present) != len(files):
+        raise ModelStoreError(f"{ref.uri}: revenue curves incomplete, missing {sorted(set(files) - set(present))}")
+    try:
+        curves = revenue_curves.RevenueCurveModel.from_files(present)
+        probe = pd.DataFrame({"level": [rules.COARSE], "segment_key": ["banner|standard|mobile|1"],
+                              "hour_of_day": [12], "is_weekend": [False]})
+        revenue, fill, _known = curves.curves(probe, floor_policy.FLOOR_GRID)
+    except Exception as err:  # noqa: BLE001 - any defect of the files means the version is unusable
+        raise ModelStoreError(f"{ref.uri}: revenue curves unusable ({str(err)[:200]})") from err
+    if not (np.all(np.isfinite(revenue)) and np.all(np.isfinite(fill))):
+        raise ModelStoreError(f"{ref.uri}: revenue curves not finite on a probe segment")
+    return curves

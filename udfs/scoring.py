@@ -1,10 +1,19 @@
-"""Scoring in the stream: the floor of each closed segment window, from the current XGBoost model.
+"""Scoring in the stream: the floor of each closed segment window, from the current model.
 
 `score_floor(<the segment_windows columns of model_features.WINDOW_COLUMNS>)` is a vectorised
 (pandas) function: Flink hands it batches of segment-window rows (one row per segment and
 window, never per event). For each row it predicts the next window's clearing CPM with the
-current booster, on the row's features in the model's feature order, and turns it into the
-brief's floor (rules.floor_price). It returns ROW(floor_eur, predicted_cpm_eur, model_version).
+current booster (reported, and the input of the brief's rule), and sets the floor with the
+policy of `Model.floor.policy` (udfs/floor_policy.py):
+- `revenue`: the floor that maximises the model's expected revenue curve for the segment and the
+  next window's hour, within the clamp bounds, the fill guardrail and the move cap (the cap is
+  taken from the last floor this worker set for the segment: a segment's windows always reach
+  the same worker while the parallelism stays; after a restart or rescale the first window of
+  each segment is not capped). A fine segment the model never saw gets no fine floor (NULL,
+  not written): readers use its coarse segment's, which the model does know. A version without
+  revenue curves, and the provisional rule, fall back to `brief`;
+- `brief`: the brief's rule (rules.floor_price) on the predicted CPM.
+It returns ROW(floor_eur, predicted_cpm_eur, model_version, policy).
 
 Model swaps without a restart: every call first checks the manifest
 (models/production/current/manifest.json), at most once per `Model.manifest.poll.interval`;
@@ -43,10 +52,11 @@ from pyflink.table import DataTypes, TableEnvironment
 from pyflink.table.udf import FunctionContext, ScalarFunction, udf
 
 import udfs
-from udfs import model_store, rules
+from udfs import floor_policy, model_store, revenue_curves, rules
 from udfs.model_features import WINDOW_COLUMNS, model_inputs
 
 PROVISIONAL_MODEL_VERSION = "provisional-mean-cpm"
+DEFAULT_SETTINGS = floor_policy.PolicySettings()
 METRIC_GROUP = "kinesisanalytics"
 FUNCTION_NAME = "score_floor"
 _TIMESTAMP_VERSION = re.compile(r"^(\d{8})T(\d{6})Z")
@@ -57,6 +67,7 @@ SCORED_TYPE = DataTypes.ROW([
     DataTypes.FIELD("floor_eur", DataTypes.DOUBLE()),
     DataTypes.FIELD("predicted_cpm_eur", DataTypes.DOUBLE()),
     DataTypes.FIELD("model_version", DataTypes.STRING()),
+    DataTypes.FIELD("policy", DataTypes.STRING()),
 ])
 
 
@@ -83,8 +94,12 @@ class ModelWatcher:
     """The model in use, refreshed from the manifest at most once per poll interval."""
 
     def __init__(self, lake_uri: str, poll_interval_s: float, clock: Callable[[], float] = time.monotonic,
-                 max_retry_backoff_s: float = 900.0):
+                 max_retry_backoff_s: float = 900.0, policy: str = floor_policy.REVENUE,
+                 settings: floor_policy.PolicySettings = DEFAULT_SETTINGS):
         self.lake_uri = lake_uri
+        self.policy = floor_policy.check_policy(policy)
+        self.settings = settings
+        self.last_floors: dict[tuple[str, str], float] = {}  # (level, segment key) -> the floor set last
         self.poll_interval_s = poll_interval_s
         self.clock = clock
         self.max_retry_backoff_s = max_retry_backoff_s
@@ -151,7 +166,8 @@ class ModelWatcher:
         log.error("model not loaded, keeping %s: %s", self.version, reason)
 
     def score(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-        """(floor_eur, predicted_cpm_eur, model_version) per row, and how many rows fell back."""
+        """(floor_eur, predicted_cpm_eur, model_version, policy) per row, and how many rows fell
+        back to the provisional rule."""
         self.refresh()
         predicted = rows["mean_cpm_eur"].to_numpy(np.float64, copy=True)
         versions = np.full(len(rows), PROVISIONAL_MODEL_VERSION, dtype=object)
@@ -166,23 +182,60 @@ class ModelWatcher:
             predicted[good] = model_cpm[good]
             versions[good] = self.model.version
             fallback = int((~good).sum())
-        out = pd.DataFrame({"floor_eur": floors(rows, predicted), "predicted_cpm_eur": predicted,
-                            "model_version": versions})
+        floor = np.asarray(floors(rows, predicted), dtype=np.float64)
+        policy = np.full(len(rows), floor_policy.BRIEF, dtype=object)
+        curves = self.model.curves if self.model is not None else None
+        if self.policy == floor_policy.REVENUE and curves is not None and len(rows):
+            floor, policy = self._revenue_floors(rows, curves, floor, policy)
+            versions = np.where(policy == floor_policy.REVENUE, self.model.version, versions)
+        out = pd.DataFrame({"floor_eur": floor, "predicted_cpm_eur": predicted, "model_version": versions,
+                            "policy": policy})
         return out, fallback
+
+    def _revenue_floors(self, rows: pd.DataFrame, curves: revenue_curves.RevenueCurveModel, floor: np.ndarray,
+                        policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The revenue policy where the model knows the segment; NULL for fine segments it does not."""
+        next_window = pd.to_datetime(rows["window_end"])  # the floor is for the window that starts here
+        segments = pd.DataFrame({"level": rows["level"].to_numpy(), "segment_key": rows["segment_key"].to_numpy(),
+                                 "hour_of_day": next_window.dt.hour.to_numpy(),
+                                 "is_weekend": (next_window.dt.dayofweek >= 5).to_numpy()})
+        try:
+            revenue, fill, known = curves.curves(segments, floor_policy.FLOOR_GRID)
+        except Exception as err:  # noqa: BLE001 - broken curves mean the brief's rule, not a crash
+            log.error("revenue curves of %s failed on %d rows: %s", self.model.version, len(rows), err)
+            return floor, policy
+        good = known & np.isfinite(revenue).all(axis=1) & np.isfinite(fill).all(axis=1)
+        keys = list(zip(segments["level"], segments["segment_key"], strict=True))
+        previous = np.array([self.last_floors.get(k, np.nan) for k in keys])
+        floor = floor.copy()
+        if good.any():
+            chosen = floor_policy.revenue_floors(floor_policy.FLOOR_GRID, revenue[good], fill[good], previous[good],
+                                                 self.settings)
+            floor[good] = chosen
+            policy = np.where(good, floor_policy.REVENUE, policy)
+            self.last_floors.update((keys[i], f) for i, f in zip(np.flatnonzero(good), chosen, strict=True))
+        unknown_fine = ~known & (segments["level"].to_numpy() == rules.FINE)
+        floor[unknown_fine] = np.nan  # left to the coarse segment's floor
+        return floor, policy
 
 
 class ScoreFloor(ScalarFunction):
     """The SQL function: a ModelWatcher per parallel instance, and its metrics."""
 
-    def __init__(self, lake_uri: str, poll_interval_ms: int, s3_endpoint: str | None = None):
+    def __init__(self, lake_uri: str, poll_interval_ms: int, s3_endpoint: str | None = None,
+                 policy: str = floor_policy.REVENUE,
+                 settings: floor_policy.PolicySettings = DEFAULT_SETTINGS):
         self.lake_uri = lake_uri
         self.poll_interval_ms = poll_interval_ms
         self.s3_endpoint = s3_endpoint
+        self.policy = policy
+        self.settings = settings
 
     def open(self, function_context: FunctionContext) -> None:
         if self.s3_endpoint:  # the S3 stand-in locally; on MSF unset (default endpoint, the app's role)
             os.environ.setdefault(model_store.S3_ENDPOINT_ENV, self.s3_endpoint)
-        self.watcher = ModelWatcher(self.lake_uri, self.poll_interval_ms / 1000.0)
+        self.watcher = ModelWatcher(self.lake_uri, self.poll_interval_ms / 1000.0, policy=self.policy,
+                                    settings=self.settings)
         group = function_context.get_metric_group().add_group(METRIC_GROUP)
         self.scored = group.counter("FloorsScored")
         self.fallbacks = group.counter("FallbackFloors")
@@ -213,13 +266,19 @@ class ScoreFloor(ScalarFunction):
         return out
 
 
-def score_floor_function(lake_uri: str, poll_interval_ms: int, s3_endpoint: str | None = None):  # noqa: ANN201
+def score_floor_function(lake_uri: str, poll_interval_ms: int, s3_endpoint: str | None = None,  # noqa: ANN201
+                         policy: str = floor_policy.REVENUE,
+                         settings: floor_policy.PolicySettings = DEFAULT_SETTINGS):
     udfs.ship_by_value()
-    return udf(ScoreFloor(lake_uri, poll_interval_ms, s3_endpoint), result_type=SCORED_TYPE, func_type="pandas")
+    return udf(ScoreFloor(lake_uri, poll_interval_ms, s3_endpoint, policy, settings), result_type=SCORED_TYPE,
+               func_type="pandas")
 
 
-def register(t_env: TableEnvironment, lake_uri: str, poll_interval_ms: int, s3_endpoint: str | None = None) -> None:
-    t_env.create_temporary_function(FUNCTION_NAME, score_floor_function(lake_uri, poll_interval_ms, s3_endpoint))
+def register(t_env: TableEnvironment, lake_uri: str, poll_interval_ms: int, s3_endpoint: str | None = None,
+             policy: str = floor_policy.REVENUE,
+             settings: floor_policy.PolicySettings = DEFAULT_SETTINGS) -> None:
+    t_env.create_temporary_function(FUNCTION_NAME, score_floor_function(lake_uri, poll_interval_ms, s3_endpoint,
+                                                                        policy, settings))
 
 
 def call_sql(source_alias: str = "") -> str:

@@ -10,6 +10,7 @@ CREATE TABLE floors_dynamodb (
   floor_eur DOUBLE,
   predicted_cpm_eur DOUBLE,
   model_version STRING,
+  policy STRING,
   window_start STRING,
   window_end STRING,
   data_points BIGINT,

@@ -5,6 +5,7 @@ CREATE TABLE floors_parquet (
   floor_eur DOUBLE,
   predicted_cpm_eur DOUBLE,
   model_version STRING,
+  policy STRING,
   window_start TIMESTAMP(3),
   window_end TIMESTAMP(3),
   data_points BIGINT,

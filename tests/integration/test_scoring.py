@@ -9,10 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.support.model_helpers import version_files, write_challenger, write_corrupt_challenger
+from tests.support.model_helpers import (
+    revenue_curve_files,
+    version_files,
+    write_challenger,
+    write_challenger_with_curves,
+    write_corrupt_challenger,
+)
 from tests.support.pyflink_client import fresh_client_env
 from tests.support.repo_free_python import repo_free_python
-from udfs import model_store, rules, scoring
+from udfs import floor_policy, model_store, revenue_curves, rules, scoring
 from udfs.model_features import WINDOW_COLUMNS, model_inputs
 
 
@@ -236,3 +242,85 @@ def test_scoring_runs_without_the_repository_on_the_worker_path(tmp_path: Path):
     result = subprocess.run([str(python), "-c", SCRIPT.format(root=str(root), lake=lake)], cwd=work, env=env,
                             capture_output=True, text=True, timeout=240)
     assert f"SCORED [({float(expected)!r}, '20260101T000005Z')]" in result.stdout, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def curve_files() -> dict[str, bytes]:
+    return revenue_curve_files()
+
+
+def revenue_windows(curves: revenue_curves.RevenueCurveModel) -> pd.DataFrame:
+    """Windows of three segments the model knows (a coarse one and a fine one) and a fine one it never saw."""
+    fine_known = sorted(curves.fine_coarse)[0]
+    rows = windows(4)
+    rows["segment_key"] = ["video|premium|mobile|1", fine_known, "banner|remnant|desktop|3", "new.es|top|mobile|1"]
+    rows["level"] = ["coarse", "fine", "coarse", "fine"]
+    return rows
+
+
+def test_revenue_policy_sets_the_floor_of_best_expected_revenue(tmp_path: Path, curve_files: dict[str, bytes]):
+    lake = tmp_path.as_uri()
+    write_challenger_with_curves(lake, "20260101T000011Z", curve_files)
+    model_store.promote(lake, "20260101T000011Z")
+    curves = model_store.load_model(model_store.current_model(lake)).curves
+    assert curves is not None
+    rows = revenue_windows(curves)
+    watcher = scoring.ModelWatcher(lake, 30.0, clock=Clock())
+    out, _ = watcher.score(rows)
+    assert list(out["policy"]) == ["revenue", "revenue", "revenue", "brief"]
+    assert np.isnan(out["floor_eur"][3])  # a fine segment the model never saw: left to its coarse floor
+    # The floor is the best expected revenue among grid floors whose fill stays within the margin
+    # of the static floor's (first window: no previous floor, no cap), inside the clamp bounds.
+    settings = floor_policy.PolicySettings()
+    next_hour = pd.to_datetime(rows["window_end"])
+    segments = pd.DataFrame({"level": rows["level"], "segment_key": rows["segment_key"],
+                             "hour_of_day": next_hour.dt.hour, "is_weekend": next_hour.dt.dayofweek >= 5})
+    revenue, fill, known = curves.curves(segments, floor_policy.FLOOR_GRID)
+    for i in np.flatnonzero(known):
+        static_fill = np.interp(settings.static_floor_eur, floor_policy.FLOOR_GRID, fill[i])
+        allowed = [j for j, f in enumerate(floor_policy.FLOOR_GRID)
+                   if fill[i, j] >= static_fill - settings.fill_margin and 0.5 <= f <= 10.0]
+        best = max(allowed, key=lambda j: revenue[i, j])
+        assert out["floor_eur"][i] == pytest.approx(floor_policy.FLOOR_GRID[best])
+    assert (out["model_version"][:3] == "20260101T000011Z").all()
+
+
+def test_revenue_floors_move_at_most_the_step_per_window(tmp_path: Path, curve_files: dict[str, bytes]):
+    lake = tmp_path.as_uri()
+    write_challenger_with_curves(lake, "20260101T000012Z", curve_files)
+    model_store.promote(lake, "20260101T000012Z")
+    rows = revenue_windows(model_store.load_model(model_store.current_model(lake)).curves).iloc[:3]
+    watcher = scoring.ModelWatcher(lake, 30.0, clock=Clock(), settings=floor_policy.PolicySettings(max_step=1.2))
+    first = watcher.score(rows)[0]["floor_eur"].to_numpy()
+    # Twelve hours later the market's hour differs; each floor may still move only x1.2 (or / 1.2).
+    later = rows.assign(window_start=rows["window_start"] + pd.Timedelta("12h"),
+                        window_end=rows["window_end"] + pd.Timedelta("12h"))
+    second = watcher.score(later)[0]["floor_eur"].to_numpy()
+    assert np.all(second <= first * 1.2 + 1e-9) and np.all(second >= first / 1.2 - 1e-9)
+    fresh = scoring.ModelWatcher(lake, 30.0, clock=Clock()).score(later)[0]["floor_eur"].to_numpy()
+    assert not np.allclose(fresh, second)  # without the cap the later hour would move further
+
+
+def test_brief_policy_and_versions_without_curves_use_the_briefs_rule(tmp_path: Path, curve_files: dict[str, bytes]):
+    lake = tmp_path.as_uri()
+    write_challenger_with_curves(lake, "20260101T000013Z", curve_files)
+    model_store.promote(lake, "20260101T000013Z")
+    rows = revenue_windows(model_store.load_model(model_store.current_model(lake)).curves)
+    out = scoring.ModelWatcher(lake, 30.0, clock=Clock(), policy="brief").score(rows)[0]
+    assert (out["policy"] == "brief").all()
+    prime = pd.to_datetime(rows["window_start"]).dt.hour.map(rules.is_prime_time)
+    want = [rules.floor_price(c, int(n), bool(p), bool(s >= 0.5)) for c, n, p, s in
+            zip(out["predicted_cpm_eur"], rows["auctions"], prime, rows["premium_share"], strict=True)]
+    assert list(out["floor_eur"]) == want
+
+
+def test_a_version_with_incomplete_curves_is_refused(tmp_path: Path, curve_files: dict[str, bytes]):
+    lake = tmp_path.as_uri()
+    partial = {k: v for k, v in curve_files.items() if k != revenue_curves.FILL_FILE}
+    write_challenger_with_curves(lake, "20260101T000014Z", partial)
+    model_store.promote(lake, "20260101T000014Z")
+    with pytest.raises(model_store.ModelStoreError, match="incomplete"):
+        model_store.load_model(model_store.current_model(lake))
+    watcher = scoring.ModelWatcher(lake, 30.0, clock=Clock())
+    out = watcher.score(windows())[0]
+    assert watcher.load_failures == 1 and (out["model_version"] == scoring.PROVISIONAL_MODEL_VERSION).all()

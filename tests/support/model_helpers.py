@@ -41,3 +41,23 @@ def write_challenger(lake: str, version: str, scale: float) -> xgb.Booster:
 def write_corrupt_challenger(lake: str, version: str) -> None:
     """A version whose booster file is not a model (a truncated upload, say)."""
     model_store.write_version(lake, "challenger", version, version_files(b"{\"learner\": truncated"))
+
+
+def revenue_curve_files(seed: int = 1, hours: int = 4, rate: float = 12.0) -> dict[str, bytes]:
+    """Revenue curves trained on a few hours of simulated logs with exploration floors."""
+    from datetime import timedelta
+
+    from simulator.market import DEFAULT_START, Exploration, Market
+    from training import revenue_model
+
+    market = Market(seed, exploration=Exploration(share=0.2, holdout=0.05))
+    start = DEFAULT_START + timedelta(hours=14)
+    events = pd.concat([s.frame() for s in market.span(start, start + timedelta(hours=hours), rate, truth=False)],
+                       ignore_index=True)
+    return revenue_model.train(events).to_files()
+
+
+def write_challenger_with_curves(lake: str, version: str, curve_files: dict[str, bytes]) -> None:
+    booster = tiny_booster(1.0)
+    files = version_files(bytes(booster.save_raw("ubj"))) | curve_files
+    model_store.write_version(lake, "challenger", version, files)

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator import bidders
 from simulator.bidders import AuctionRules, RevenueCurves, draw_values, outcome
 from simulator.market import DEFAULT_START, Exploration, Market
 from training import floor_ab
 from udfs import rules
+from udfs.floor_policy import FLOOR_GRID
 
 FLOORS = (0.5, 1.0, 2.0, 4.0)
 
@@ -46,7 +46,7 @@ def test_curves_sum_the_auctions_of_each_segment_hour() -> None:
     counts = pd.DataFrame({"segment_key": keys, "hour": hours}).value_counts()
     got = pd.Series(curves.auctions, index=pd.MultiIndex.from_frame(curves.keys)).sort_index()
     pd.testing.assert_series_equal(got, counts.sort_index().rename(None), check_names=False)
-    assert curves.revenue.shape == (len(got), len(bidders.FLOOR_GRID))
+    assert curves.revenue.shape == (len(got), len(FLOOR_GRID))
     assert (np.diff(curves.fills, axis=1) <= 1e-9).all()  # fill never rises with the floor
     oracle = curves.oracle()
     assert ((oracle >= rules.FLOOR_MIN_EUR) & (oracle <= rules.FLOOR_MAX_EUR)).all()

@@ -22,6 +22,9 @@ def test_local_properties_load():
     assert config.stream.stream_name == "auction-events"
     assert config.job.window_ms == 10_000
     assert config.lake.path.startswith("file:///")
+    assert config.model.floor_policy == "revenue"
+    assert (config.model.policy.floor_min_eur, config.model.policy.floor_max_eur) == (0.50, 10.00)
+    assert (config.model.policy.fill_margin, config.model.policy.max_step) == (0.10, 1.5)
 
 
 @pytest.mark.parametrize(
@@ -37,6 +40,12 @@ def test_local_properties_load():
         ("Job", "parallelism", "1000", "Job.parallelism"),
         ("Job", "watermark.lateness", "2 h", "Job.watermark.lateness"),
         ("FloorsTable", "table.name", " ", "FloorsTable.table.name"),
+        ("Model", "floor.policy", "greedy", "Model.floor.policy"),
+        ("Model", "floor.fill.margin", "1.5", "Model.floor.fill.margin"),
+        ("Model", "floor.fill.margin", "nan", "Model.floor.fill.margin"),
+        ("Model", "floor.max.step", "0.9", "Model.floor.max.step"),
+        ("Model", "floor.min.eur", "12", "Model.floor.min.eur"),
+        ("Model", "floor.max.eur", "ten", "Model.floor.max.eur"),
     ],
 )
 def test_bad_property_is_named(tmp_path: Path, group: str, key: str, value: str, named: str):
