@@ -155,7 +155,7 @@ def literal_floors(curves: Curves, static_floor: float) -> np.ndarray:
 class Arms:
     """The floors of each arm for the fine segments of one window, given the previous window."""
 
-    def __init__(self, market: Market, model: RevenueCurveModel, setup: Setup):
+    def __init__(self, market: Market, model: RevenueCurveModel | None, setup: Setup):
         self.market, self.model, self.setup = market, model, setup
         self.previous: dict[str, dict[str, float]] = {"model": {}, "truth": {}}
 
@@ -178,14 +178,16 @@ class Arms:
             curves.keys["segment_key"].to_numpy()].reset_index(drop=True)
         keys = rows["segment_key"]
         per_auction = curves.auctions[:, None]
-        return {
+        arms = {
             "static": np.full(len(keys), rules.STATIC_FLOOR_EUR),
             "brief": brief_arm(logged_before, rows),
-            "model": self.model_floors(rows),
             "truth": self._capped("truth", keys, curves.revenue / per_auction, curves.fills / per_auction),
             "literal": literal_floors(curves, rules.STATIC_FLOOR_EUR),
             "oracle": curves.oracle(),
         }
+        if self.model is not None:  # None: the arms that need no model (a quick replay)
+            arms["model"] = self.model_floors(rows)
+        return arms
 
 
 # ----------------------------------------------------------------------------- the open loop
@@ -206,7 +208,7 @@ def outcome_sums(market: Market, sim: Simulation, floors: np.ndarray, cluster: i
     return sums
 
 
-def open_loop(setup: Setup, model: RevenueCurveModel) -> tuple[pd.DataFrame, dict[str, Any]]:
+def open_loop(setup: Setup, model: RevenueCurveModel | None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per arm, cluster, tier and format: the sums the report needs; plus the global floor chosen."""
     rows, pending, grid_revenue = [], [], np.zeros(len(FLOOR_GRID))
     hours = 24 * setup.days
