@@ -12,7 +12,7 @@ BROWSER_STAMP := tests/browser/node_modules/.installed
 CHROMIUM   ?= /usr/bin/chromium
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup venv jar npm browser run serve test test-unit test-all test-faults lint bench bench-feature-store \
+.PHONY: setup venv jar npm browser run serve ab test test-unit test-all test-faults lint bench bench-feature-store \
         bench-floor-api standins-start \
         standins-stop clean package package-check train promote \
         cluster-start cluster-submit cluster-savepoint cluster-resume cluster-stop cluster-status monitoring
@@ -75,6 +75,12 @@ test-all: setup browser lint
 test-faults: setup
 	$(PY) -m pytest tests/integration/test_fault_proxy.py tests/integration/test_faults.py \
 		tests/integration/test_kcl_oracle.py $(ARGS)
+
+# The floor A/B: static, the brief's rule, the best global floor, the revenue policy (trained model,
+# and fed the truth), the literal reading, the oracle; 7 days x 3 seeds plus a 3-day closed loop
+# (~25 min) -> bench/results/floor_ab.md + floor_ab.png. Quicker: make ab ARGS="--days 1 --seeds 1".
+ab: venv
+	$(PY) -m training.floor_ab run $(ARGS)
 
 # All benchmarks (throughput, freshness, lookups, state, producers) -> bench/results/BENCHMARKS.md + charts.
 bench: setup

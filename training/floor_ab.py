@@ -65,7 +65,7 @@ class Setup:
     train_days: int = 7
     loop_days: int = 3
     rate: float = 2.0  # mean auctions/s of the replay (the network's 50M/day is 579)
-    train_rate: float = 6.0  # of the training logs: production logs are far larger than a replay
+    train_rate: float = 10.0  # of the training logs: production logs are far larger than a replay
     start: datetime = DEFAULT_START + timedelta(days=7)
     exploration: Exploration = DEFAULT_EXPLORATION
     auction: bidders.AuctionRules = field(default_factory=bidders.AuctionRules)
@@ -481,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--train-days", type=int, default=7)
     p_run.add_argument("--loop-days", type=int, default=3)
     p_run.add_argument("--rate", type=float, default=2.0, help="mean auctions/s (default 2: ~170,000 a day)")
-    p_run.add_argument("--train-rate", type=float, default=6.0, help="mean auctions/s of the training logs")
+    p_run.add_argument("--train-rate", type=float, default=10.0, help="mean auctions/s of the training logs")
     p_run.add_argument("--fill-margin", type=float, default=PolicySettings().fill_margin)
     p_run.add_argument("--max-step", type=float, default=PolicySettings().max_step)
     p_run.add_argument("--out", type=Path, default=Path("bench/results"))

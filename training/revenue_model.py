@@ -38,9 +38,9 @@ from udfs.revenue_curves import FEATURES, NETWORK_LEVEL, RevenueCurveModel, feat
 
 PREMIUM_SHRINK = 50.0
 LEVEL_FLOOR_MAX = 1.0
-PARAMS = {"eta": 0.1, "max_depth": 6, "min_child_weight": 50, "subsample": 0.8, "lambda": 5.0, "nthread": 2,
+PARAMS = {"eta": 0.05, "max_depth": 5, "min_child_weight": 50, "subsample": 0.8, "lambda": 5.0, "nthread": 2,
           "seed": 7, "tree_method": "hist"}
-ROUNDS = 200
+ROUNDS = 300
 
 
 def train(events: pd.DataFrame, outside_option_eur: float = 0.0) -> RevenueCurveModel:

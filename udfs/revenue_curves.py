@@ -10,6 +10,10 @@ price level, and the floor relative to it (log f - log level). The level is the 
 over its coarse segment (shrunk toward 0 when its history is short, so a fine segment with
 little data gets its coarse segment's curve). The revenue booster predicts revenue / level.
 
+The predicted revenue curve is averaged over ``SMOOTHING`` neighbouring grid floors (about +-12%
+in floor): a booster's curve is a step function carrying noise, and an argmax over it chases the
+spikes (measured on one simulated day: 76% of the oracle's lift without, 81% with).
+
 A fine segment never seen in training has no known coarse parts: its rows are reported as
 unknown and its floor is left to the coarse segment (the reader's fallback).
 """
@@ -32,6 +36,17 @@ FILL_FILE = "fill.ubj"
 SEGMENTS_FILE = "segments.json"
 FILES = (REVENUE_FILE, FILL_FILE, SEGMENTS_FILE)
 NETWORK_LEVEL = ""  # the levels entry for coarse segments never seen
+SMOOTHING = 5  # grid floors averaged (centred) in a predicted revenue curve
+
+
+def smooth(curves: np.ndarray, width: int = SMOOTHING) -> np.ndarray:
+    """Centred moving average along each row (edges repeat the end values)."""
+    if width <= 1 or curves.shape[1] == 0:
+        return curves
+    half = width // 2
+    padded = np.pad(curves, ((0, 0), (half, half)), mode="edge")
+    cumulative = np.cumsum(np.pad(padded, ((0, 0), (1, 0))), axis=1)
+    return (cumulative[:, width:] - cumulative[:, :-width]) / width
 
 
 def hour_key(hour: int) -> str:
@@ -102,7 +117,7 @@ class RevenueCurveModel:
                          self.premiums)
             matrix = xgb.DMatrix(x)
             scale = np.exp(x[:, FEATURES.index("log_level")])
-            revenue[known] = (np.maximum(self.revenue_booster.predict(matrix), 0.0) * scale).reshape(-1, k)
+            revenue[known] = smooth((np.maximum(self.revenue_booster.predict(matrix), 0.0) * scale).reshape(-1, k))
             fill[known] = np.clip(self.fill_booster.predict(matrix), 0.0, 1.0).reshape(-1, k)
         return revenue, fill, known
 

@@ -78,3 +78,15 @@ def test_settings_and_policy_names_are_checked() -> None:
     with pytest.raises(ValueError, match="Model.floor.policy"):
         check_policy("greedy")
     assert check_policy("brief") == "brief"
+
+
+def test_model_curves_are_smoothed_by_a_centred_moving_average() -> None:
+    from udfs.revenue_curves import SMOOTHING, smooth
+
+    rng = np.random.default_rng(3)
+    curves = rng.random((4, 30))
+    half = SMOOTHING // 2
+    want = np.stack([np.convolve(np.pad(row, half, mode="edge"), np.ones(SMOOTHING) / SMOOTHING, mode="valid")
+                     for row in curves])
+    np.testing.assert_allclose(smooth(curves), want)
+    assert smooth(curves, 1) is curves
