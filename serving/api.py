@@ -34,7 +34,15 @@ from starlette.routing import Route
 
 from serving import prebid
 from serving.floor_reader import segment_keys
-from serving.keys import DEFAULT_KEYS_FILE, MISSING, REVOKED, ApiKey, ApiKeys, retry_after_header
+from serving.keys import (
+    DEFAULT_KEYS_FILE,
+    MISSING,
+    REVOKED,
+    ApiKey,
+    ApiKeys,
+    SecretKeySource,
+    retry_after_header,
+)
 from serving.metrics import Metrics
 from serving.snapshot import STATIC, FloorsSnapshot, Snapshot
 from udfs import rules
@@ -68,6 +76,11 @@ class Settings:
     endpoint: str | None = None
     region: str | None = None
     api_keys_path: Path = DEFAULT_KEYS_FILE
+    # A Secrets Manager secret holding the key document (name or ARN): when set, the keys come from it
+    # (re-read every keys_refresh_s) instead of the file. secrets_endpoint None: the SDK's (on AWS).
+    api_keys_secret: str | None = None
+    secrets_endpoint: str | None = None
+    keys_refresh_s: float = 30.0
     refresh_interval_s: float = 5.0  # how often the snapshot is reloaded
     max_staleness_s: float = 60.0  # health answers 503 past this age
     rate_per_s: float = 10_000.0  # token bucket per key (a key file entry may override)
@@ -111,10 +124,15 @@ class Settings:
         d = cls(table=floors.table_name)
         endpoint = get("DYNAMODB_ENDPOINT", floors.endpoint)  # "aws": the SDK's endpoint for the region
         metrics_endpoint = get("METRICS_ENDPOINT", None)
+        # Secrets Manager: locally the stand-in that serves the floors table (moto), "aws" on AWS.
+        secrets_endpoint = get("SECRETS_ENDPOINT", endpoint)
         return cls(
             table=get("TABLE", floors.table_name),
             endpoint=None if endpoint == "aws" else endpoint,
             region=get("REGION", floors.region), api_keys_path=get("KEYS_FILE", d.api_keys_path, Path),
+            api_keys_secret=get("KEYS_SECRET", None),
+            secrets_endpoint=None if secrets_endpoint in (None, "aws") else secrets_endpoint,
+            keys_refresh_s=get("KEYS_REFRESH_S", d.keys_refresh_s, float),
             refresh_interval_s=get("REFRESH_S", d.refresh_interval_s, float),
             max_staleness_s=get("MAX_STALENESS_S", d.max_staleness_s, float),
             rate_per_s=get("RATE_PER_S", d.rate_per_s, float), burst=get("BURST", d.burst, float),
@@ -242,9 +260,11 @@ def create_app(
     clock: Callable[[], float] = time.time,
     background_refresh: bool = True,
     metrics: Metrics | None = None,
+    key_source: SecretKeySource | None = None,
 ) -> Starlette:
-    """The ASGI app. `snapshot` and `keys` default to ones built from `settings`; with
-    `background_refresh` the app's lifespan starts (and stops) the snapshot's refresh thread."""
+    """The ASGI app. `snapshot` and `keys` default to ones built from `settings` (the keys from the
+    key file, or from the secret `settings.api_keys_secret` through a `SecretKeySource`); with
+    `background_refresh` the app's lifespan starts (and stops) the refresh threads."""
     if snapshot is None:
         client = aws_client("dynamodb", settings.endpoint, settings.region, max_attempts=settings.max_attempts,
                             connect_timeout=settings.connect_timeout_s, read_timeout=settings.read_timeout_s)
@@ -259,6 +279,14 @@ def create_app(
     if settings.auth not in ("keys", "gateway"):
         raise ValueError(f"auth {settings.auth!r}: want 'keys' or 'gateway'")
     gateway_auth = settings.auth == "gateway"
+    if key_source is not None:
+        keys = key_source.keys
+    elif keys is None and not gateway_auth and settings.api_keys_secret:
+        keys = ApiKeys([], rate_per_s=settings.rate_per_s, burst=settings.burst)
+        client = aws_client("secretsmanager", settings.secrets_endpoint, settings.region, max_attempts=1,
+                            connect_timeout=settings.connect_timeout_s, read_timeout=settings.read_timeout_s)
+        key_source = SecretKeySource(keys, client, settings.api_keys_secret,
+                                     refresh_interval_s=settings.keys_refresh_s, clock=clock)
     if keys is None:
         keys = (ApiKeys([], rate_per_s=settings.rate_per_s, burst=settings.burst) if gateway_auth else
                 ApiKeys.from_file(settings.api_keys_path, rate_per_s=settings.rate_per_s, burst=settings.burst))
@@ -348,16 +376,26 @@ def create_app(
             metrics.answered((time.perf_counter() - started) * 1000.0, Counter(a["level"] for a in answers))
         return JSON(answers)
 
+    def keys_status(now: float) -> dict[str, Any]:
+        if gateway_auth:
+            return {"source": "gateway"}
+        if key_source is not None:
+            return key_source.status(now)
+        return {"source": "file", "count": len(keys.by_digest)}
+
     async def health(request: Request) -> Response:
         now = clock()
         current = snapshot.current
         age = snapshot.age_s(now)
         status = "empty" if age is None else ("stale" if age > snapshot.max_staleness_s else "ok")
+        if status == "ok" and key_source is not None and not key_source.loaded:
+            status = "no_keys"  # the secret was never read: every predict call would answer 401
         body = {"status": status, "snapshot_age_s": None if age is None else round(age, 3),
                 "max_staleness_s": snapshot.max_staleness_s, "items": len(current.floors),
                 "fresh_items": sum(1 for f in current.floors.values() if f.fresh(now)),
                 "model_versions": current.model_versions(), "refreshes": snapshot.refreshes,
-                "refresh_failures": snapshot.failures, "last_refresh_error": snapshot.last_error}
+                "refresh_failures": snapshot.failures, "last_refresh_error": snapshot.last_error,
+                "keys": keys_status(now)}
         return JSON(body, status_code=200 if status == "ok" else 503, headers={"Cache-Control": "no-store"})
 
     async def prebid_file(request: Request) -> Response:
@@ -389,6 +427,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if background_refresh:
             snapshot.start()
+            if key_source is not None:
+                key_source.start()
         if metrics is not None:
             metrics.start()
         try:
@@ -396,6 +436,8 @@ def create_app(
         finally:
             if background_refresh:
                 snapshot.stop()
+                if key_source is not None:
+                    key_source.stop()
             if metrics is not None:
                 metrics.stop()
 
@@ -408,6 +450,7 @@ def create_app(
     ], lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
     app.state.snapshot = snapshot
     app.state.keys = keys
+    app.state.key_source = key_source
     app.state.settings = settings
     app.state.metrics = metrics
     return app
@@ -432,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-access-log", action="store_true", help="no uvicorn access log line per request")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    if settings.auth == "keys" and not settings.api_keys_path.exists():
+    if settings.auth == "keys" and not settings.api_keys_secret and not settings.api_keys_path.exists():
         print(f"no key file at {settings.api_keys_path}: every predict call answers 401 "
               f"(create a key: python -m serving.keys add NAME)")
     uvicorn.run("serving.api:app_from_env", factory=True, host=args.host or settings.host,

@@ -5,6 +5,7 @@ and the app's gateway mode (`YIELD_API_AUTH=gateway`) answers without checking a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from cfnlint.api import ManualArgs, lint_file
 from cfnlint.decode import decode
 from starlette.testclient import TestClient
 
-from serving import api
+from serving import api, keys
 from serving.metrics import LATENCY_METRIC, NAMESPACE
 from serving.snapshot import FloorsSnapshot
 
@@ -38,15 +39,16 @@ def test_cfn_lint_clean() -> None:
     assert not matches, "\n".join(str(m) for m in matches)
 
 
-def test_task_role_reads_only_the_floors_table_and_writes_only_its_metrics() -> None:
+def test_task_role_reads_only_the_floors_table_and_the_key_secret_and_writes_only_its_metrics() -> None:
     role = template()["Resources"]["TaskRole"]["Properties"]
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     assert [(s["Action"], s["Resource"]) for s in statements] == [
         ("dynamodb:Scan", {"Fn::ImportValue": {"Fn::Sub": "${DataStackName}-FloorsTableArn"}}),
         ("kms:Decrypt", {"Fn::ImportValue": {"Fn::Sub": "${DataStackName}-DataKeyArn"}}),
+        ("secretsmanager:GetSecretValue", {"Ref": "ApiKeysSecret"}),
         ("cloudwatch:PutMetricData", "*"),
     ]
-    assert statements[2]["Condition"] == {"StringEquals": {"cloudwatch:namespace": NAMESPACE}}
+    assert statements[3]["Condition"] == {"StringEquals": {"cloudwatch:namespace": NAMESPACE}}
     assert statements[1]["Condition"]["StringEquals"]["kms:ViaService"] == {
         "Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}
     assert all(s["Effect"] == "Allow" for s in statements)
@@ -72,11 +74,19 @@ def test_container_runs_the_api_in_gateway_mode_and_the_load_balancer_checks_hea
     container = template()["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]
     assert container["Command"][:3] == ["python", "-m", "serving.api"]
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
-    assert env["YIELD_API_AUTH"] == "gateway" and env["YIELD_API_DYNAMODB_ENDPOINT"] == "aws"
+    assert env["YIELD_API_AUTH"] == {"Fn::If": ["AppChecksKeys", "keys", "gateway"]}
+    assert template()["Conditions"]["AppChecksKeys"] == {"Fn::Equals": [{"Ref": "AppKeyCheck"}, "secret"]}
+    assert env["YIELD_API_KEYS_SECRET"] == {"Ref": "ApiKeysSecret"} and env["YIELD_API_SECRETS_ENDPOINT"] == "aws"
+    assert env["YIELD_API_DYNAMODB_ENDPOINT"] == "aws"
     assert env["YIELD_API_METRICS"] == "cloudwatch" and env["YIELD_API_METRICS_ENDPOINT"] == "aws"
     settings = api.Settings.from_env({"YIELD_API_AUTH": "gateway", "YIELD_API_DYNAMODB_ENDPOINT": "aws",
                                       "YIELD_API_TABLE": "floors", "YIELD_API_REGION": REGION})
     assert (settings.auth, settings.endpoint, settings.table) == ("gateway", None, "floors")
+    on_aws = api.Settings.from_env({"YIELD_API_AUTH": "keys", "YIELD_API_KEYS_SECRET": "arn:secret",
+                                    "YIELD_API_SECRETS_ENDPOINT": "aws", "YIELD_API_DYNAMODB_ENDPOINT": "aws"})
+    assert (on_aws.auth, on_aws.api_keys_secret, on_aws.secrets_endpoint) == ("keys", "arn:secret", None)
+    secret = template()["Resources"]["ApiKeysSecret"]["Properties"]
+    assert keys.parse_keys(json.loads(secret["SecretString"]), "template") == []
     alarms = {a["Properties"].get("MetricName"): a["Properties"] for a in resources("AWS::CloudWatch::Alarm").values()}
     assert alarms[LATENCY_METRIC]["Namespace"] == NAMESPACE and alarms[LATENCY_METRIC]["ExtendedStatistic"] == "p95"
     target = next(iter(resources("AWS::ElasticLoadBalancingV2::TargetGroup").values()))["Properties"]
