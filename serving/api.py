@@ -28,11 +28,13 @@ from typing import Any
 import orjson
 import yaml
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from serving import prebid
+from serving.access_log import AccessLogMiddleware, Sink, annotate
 from serving.floor_reader import segment_keys
 from serving.keys import (
     DEFAULT_KEYS_FILE,
@@ -41,6 +43,8 @@ from serving.keys import (
     ApiKey,
     ApiKeys,
     SecretKeySource,
+    hash_key,
+    key_id,
     retry_after_header,
 )
 from serving.metrics import Metrics
@@ -106,6 +110,10 @@ class Settings:
     metrics: str = "off"
     metrics_endpoint: str | None = None
     metrics_interval_s: float = 60.0
+    # Access log (serving/access_log.py): "json" (one line per request on stdout, no key) or "off";
+    # access_log_sample: the share of 2xx lines written (every other status is always written).
+    access_log: str = "json"
+    access_log_sample: float = 1.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -149,6 +157,8 @@ class Settings:
             metrics=get("METRICS", d.metrics),
             metrics_interval_s=get("METRICS_INTERVAL_S", d.metrics_interval_s, float),
             metrics_endpoint=None if metrics_endpoint in (None, "aws") else metrics_endpoint,
+            access_log=get("ACCESS_LOG", d.access_log),
+            access_log_sample=get("ACCESS_LOG_SAMPLE", d.access_log_sample, float),
         )
 
 
@@ -261,6 +271,7 @@ def create_app(
     background_refresh: bool = True,
     metrics: Metrics | None = None,
     key_source: SecretKeySource | None = None,
+    access_log_sink: Sink | None = None,
 ) -> Starlette:
     """The ASGI app. `snapshot` and `keys` default to ones built from `settings` (the keys from the
     key file, or from the secret `settings.api_keys_secret` through a `SecretKeySource`); with
@@ -279,6 +290,9 @@ def create_app(
     if settings.auth not in ("keys", "gateway"):
         raise ValueError(f"auth {settings.auth!r}: want 'keys' or 'gateway'")
     gateway_auth = settings.auth == "gateway"
+    if settings.access_log not in ("json", "off"):
+        raise ValueError(f"access_log {settings.access_log!r}: want 'json' or 'off'")
+    access_on = settings.access_log == "json"
     if key_source is not None:
         keys = key_source.keys
     elif keys is None and not gateway_auth and settings.api_keys_secret:
@@ -329,12 +343,24 @@ def create_app(
         out["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
         return out
 
+    def log_key(request: Request, key: ApiKey | None) -> None:
+        """The key's short id on the access log line (from the digest; the key itself is never logged)."""
+        if not access_on:
+            return
+        if key is not None:
+            annotate(request.scope, key_id=key.key_id)
+        elif gateway_auth and (raw := request.headers.get("x-api-key")):
+            annotate(request.scope, key_id=key_id(hash_key(raw)))  # API Gateway checked this one
+
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
+        key = None
         if not gateway_auth:
             key, problem = keys.authenticate(request.headers.get("x-api-key"))
             if key is None:
                 return refusal(problem)
+        log_key(request, key)
+        if key is not None:
             refused = throttled(key, 1)
             if refused is not None:
                 return refused
@@ -346,6 +372,8 @@ def create_app(
         out = answer(payload, snapshot.current, clock(), started)
         if metrics is not None:
             metrics.answered(out["latency_ms"], out["level"])
+        if access_on:
+            annotate(request.scope, levels={out["level"]: 1})
         return JSON(out)
 
     async def predict_batch(request: Request) -> Response:
@@ -354,6 +382,7 @@ def create_app(
         key, problem = (None, None) if gateway_auth else keys.authenticate(request.headers.get("x-api-key"))
         if key is None and not gateway_auth:
             return refusal(problem)
+        log_key(request, key)
         try:
             payload = await body_json(request)
             if not isinstance(payload, list):
@@ -372,8 +401,11 @@ def create_app(
             return counted(_error(400, err.field, err.message))
         current, now = snapshot.current, clock()  # one snapshot and one instant for the batch
         answers = [answer(item, current, now, started) for item in payload]
-        if metrics is not None:
-            metrics.answered((time.perf_counter() - started) * 1000.0, Counter(a["level"] for a in answers))
+        if metrics is not None or access_on:
+            levels = Counter(a["level"] for a in answers)
+            if metrics is not None:
+                metrics.answered((time.perf_counter() - started) * 1000.0, levels)
+            annotate(request.scope, levels=dict(levels))
         return JSON(answers)
 
     def keys_status(now: float) -> dict[str, Any]:
@@ -447,7 +479,9 @@ def create_app(
         Route("/v2/health", health, methods=["GET"]),
         Route("/v2/floors/prebid/{domain}", prebid_file, methods=["GET", "OPTIONS"]),
         Route("/v2/openapi.yaml", openapi_document, methods=["GET"]),
-    ], lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
+    ], lifespan=lifespan, max_body_size=MAX_BODY_BYTES, middleware=[
+        Middleware(AccessLogMiddleware, sink=access_log_sink, sample_ok=settings.access_log_sample, clock=clock),
+    ] if access_on else [])
     app.state.snapshot = snapshot
     app.state.keys = keys
     app.state.key_source = key_source
@@ -472,15 +506,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="uvicorn worker processes; each holds its own snapshot and token buckets")
     parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto")
     parser.add_argument("--http", choices=["auto", "h11", "httptools"], default="auto")
-    parser.add_argument("--no-access-log", action="store_true", help="no uvicorn access log line per request")
+    parser.add_argument("--no-access-log", action="store_true",
+                        help="no access log line per request (YIELD_API_ACCESS_LOG=off)")
     args = parser.parse_args(argv)
+    if args.no_access_log:
+        os.environ[ENV_PREFIX + "ACCESS_LOG"] = "off"  # read by each worker's app_from_env
     settings = Settings.from_env()
     if settings.auth == "keys" and not settings.api_keys_secret and not settings.api_keys_path.exists():
         print(f"no key file at {settings.api_keys_path}: every predict call answers 401 "
               f"(create a key: python -m serving.keys add NAME)")
     uvicorn.run("serving.api:app_from_env", factory=True, host=args.host or settings.host,
                 port=args.port or settings.port, workers=args.workers, loop=args.loop, http=args.http,
-                access_log=not args.no_access_log, log_level="info")
+                access_log=False, log_level="info")  # the app writes its own JSON access log
     return 0
 
 

@@ -78,6 +78,8 @@ def test_container_runs_the_api_in_gateway_mode_and_the_load_balancer_checks_hea
     assert template()["Conditions"]["AppChecksKeys"] == {"Fn::Equals": [{"Ref": "AppKeyCheck"}, "secret"]}
     assert env["YIELD_API_KEYS_SECRET"] == {"Ref": "ApiKeysSecret"} and env["YIELD_API_SECRETS_ENDPOINT"] == "aws"
     assert env["YIELD_API_DYNAMODB_ENDPOINT"] == "aws"
+    assert "--no-access-log" not in container["Command"] and env["YIELD_API_ACCESS_LOG"] == "json"
+    assert env["YIELD_API_ACCESS_LOG_SAMPLE"] == {"Ref": "AccessLogSample"}
     assert env["YIELD_API_METRICS"] == "cloudwatch" and env["YIELD_API_METRICS_ENDPOINT"] == "aws"
     settings = api.Settings.from_env({"YIELD_API_AUTH": "gateway", "YIELD_API_DYNAMODB_ENDPOINT": "aws",
                                       "YIELD_API_TABLE": "floors", "YIELD_API_REGION": REGION})
