@@ -111,3 +111,48 @@ def test_gateway_mode_answers_without_a_key(tmp_path: Path) -> None:
         assert client.post("/v2/predict", json=REQUEST).status_code == 401
     with pytest.raises(ValueError, match="auth"):
         make_client("none", tmp_path)
+
+
+def expand(rows: list[list[Any]]) -> list[tuple[list[str], dict[str, Any]]]:
+    """A dashboard widget's metric rows with CloudWatch's shorthand ('.' = the value above, '...' = the
+    leading values of the row above) expanded: [(namespace, name, dim, value, ...), options]."""
+    out: list[tuple[list[str], dict[str, Any]]] = []
+    for row in rows:
+        options = row[-1] if isinstance(row[-1], dict) else {}
+        values = [v for v in row if not isinstance(v, dict)]
+        if values[:1] == ["..."]:
+            previous = out[-1][0]
+            values = previous[: len(previous) - (len(values) - 1)] + values[1:]
+        else:
+            values = [out[-1][0][i] if v == "." else v for i, v in enumerate(values)]
+        out.append((values, options))
+    return out
+
+
+def test_dashboard_shows_latency_percentiles_levels_refusals_and_every_alarm() -> None:
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    from deploy.cfn_resolve import Resolver
+
+    tpl = template()
+    resolver = Resolver(tpl, "yield-api", region=REGION, account="123456789012")
+    (dashboard,) = [resolver.resolve(r["Properties"]) for r in tpl["Resources"].values()
+                    if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    shape = botocore.session.get_session().get_service_model("cloudwatch").operation_model("PutDashboard").input_shape
+    report = ParamValidator().validate(dashboard, shape)
+    assert not report.has_errors(), report.generate_report()
+    body = json.loads(dashboard["DashboardBody"])
+    shown = {a for w in body["widgets"] if w["type"] == "alarm" for a in w["properties"]["alarms"]}
+    assert shown == {resolver.get_att(name, "Arn") for name in resources("AWS::CloudWatch::Alarm")}
+    widgets = {w["properties"]["title"]: expand(w["properties"]["metrics"])
+               for w in body["widgets"] if w["type"] == "metric"}
+    ours = [(m, o) for rows in widgets.values() for m, o in rows if m[0] == NAMESPACE]
+    latency = [o["stat"] for m, o in ours if m == [NAMESPACE, LATENCY_METRIC]]
+    assert latency == ["p50", "p95", "p99"]
+    assert {m[3] for m, _ in ours if m[1] == "Predictions" and m[2] == "Level"} == {"fine", "coarse", "static"}
+    assert {m[3] for m, _ in ours if m[1] == "Errors" and m[2] == "Status"} >= {"400", "401", "403", "429"}
+    gateway = [m[1] for rows in widgets.values() for m, _ in rows if m[0] == "AWS/ApiGateway"]
+    assert {"Count", "4XXError", "5XXError", "Latency"} <= set(gateway)
+    latency_widget = next(w for w in body["widgets"] if "PredictionLatency" in w["properties"].get("title", ""))
+    assert latency_widget["properties"]["annotations"]["horizontal"][0]["value"] == 50
