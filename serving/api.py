@@ -96,6 +96,11 @@ class Settings:
     prebid_inventory_type: str = "standard"
     prebid_max_age_s: int = 60  # Cache-Control max-age of the Prebid file
     cors_origin: str = "*"
+    # Prebid Server's floors fetch limits (?client=server): rules per model group (0: none), schema
+    # fields, file size in KB (0: none); see serving/prebid.py.
+    pbs_max_rules: int = prebid.PrebidServerLimits.max_rules
+    pbs_max_schema_dims: int = prebid.PrebidServerLimits.max_schema_dims
+    pbs_max_file_kb: int = prebid.PrebidServerLimits.max_file_kb
     # The deadline of the background Scan's calls: a hung DynamoDB never holds a refresh for long.
     connect_timeout_s: float = 1.0
     read_timeout_s: float = 2.0
@@ -150,6 +155,9 @@ class Settings:
             prebid_inventory_type=get("PREBID_INVENTORY_TYPE", d.prebid_inventory_type),
             prebid_max_age_s=get("PREBID_MAX_AGE_S", d.prebid_max_age_s, int),
             cors_origin=get("CORS_ORIGIN", d.cors_origin),
+            pbs_max_rules=get("PBS_MAX_RULES", d.pbs_max_rules, int),
+            pbs_max_schema_dims=get("PBS_MAX_SCHEMA_DIMS", d.pbs_max_schema_dims, int),
+            pbs_max_file_kb=get("PBS_MAX_FILE_KB", d.pbs_max_file_kb, int),
             connect_timeout_s=get("CONNECT_TIMEOUT_S", d.connect_timeout_s, float),
             read_timeout_s=get("READ_TIMEOUT_S", d.read_timeout_s, float),
             max_attempts=get("MAX_ATTEMPTS", d.max_attempts, int),
@@ -308,7 +316,9 @@ def create_app(
     validator = RequestValidator(openapi["components"]["schemas"]["PredictionRequest"])
     inventory_types = frozenset(openapi["components"]["schemas"]["PredictionRequest"]["properties"]
                                 ["inventory_type"]["enum"])
-    prebid_cache: dict[tuple[str, str], tuple[Snapshot, float, bytes]] = {}
+    prebid_cache: dict[tuple[str, str, str], tuple[Snapshot, float, bytes, int, dict[str, str]]] = {}
+    pbs_limits = prebid.PrebidServerLimits(settings.pbs_max_rules, settings.pbs_max_schema_dims,
+                                           settings.pbs_max_file_kb)
     cors = {"Access-Control-Allow-Origin": settings.cors_origin, "Access-Control-Allow-Methods": "GET, OPTIONS",
             "Access-Control-Max-Age": "86400"}
 
@@ -436,21 +446,33 @@ def create_app(
         inventory = request.query_params.get("inventory_type", settings.prebid_inventory_type)
         if inventory not in inventory_types:
             return _error(400, "inventory_type", f"must be one of {sorted(inventory_types)}", headers=cors)
+        target = request.query_params.get("client", "browser")
+        if target not in ("browser", "server"):
+            return _error(400, "client", "must be 'browser' (Prebid.js) or 'server' (Prebid Server)", headers=cors)
         domain, current, now = request.path_params["domain"], snapshot.current, clock()
-        cached = prebid_cache.get((domain, inventory))
+        cached = prebid_cache.get((domain, inventory, target))
         if cached is not None and cached[0] is current and 0 <= now - cached[1] < PREBID_REUSE_S:
-            body = cached[2]
+            _, _, body, status, extra = cached
         else:  # from the snapshot's Prebid index (the domain's rows), reused for a second per snapshot
             source = current.derived if isinstance(current.derived, prebid.FloorIndex) else current.floors.values()
-            body = orjson.dumps(prebid.prebid_floors_file(
-                source, domain, now,
-                static_floor=settings.static_floor, floor_min=settings.floor_min, skip_rate=settings.skip_rate,
-                model_weights=settings.model_weights, inventory_type=inventory, max_age_s=settings.prebid_max_age_s))
+            options = dict(static_floor=settings.static_floor, floor_min=settings.floor_min,
+                           skip_rate=settings.skip_rate, model_weights=settings.model_weights,
+                           inventory_type=inventory, max_age_s=settings.prebid_max_age_s)
+            status, extra = 200, {}
+            if target == "browser":
+                body = orjson.dumps(prebid.prebid_floors_file(source, domain, now, **options))
+            else:
+                try:
+                    data, trimmed = prebid.prebid_server_floors_file(source, domain, now, limits=pbs_limits, **options)
+                    body, extra = orjson.dumps(data), {"X-Floors-Trimmed-Segments": str(trimmed)}
+                except prebid.PrebidServerRefused as err:  # Prebid Server keeps its last good data
+                    status = 422
+                    body = orjson.dumps({"error": "prebid_server_limit", "field": err.field, "message": err.message})
             if len(prebid_cache) >= PREBID_CACHE_MAX:
                 prebid_cache.clear()
-            prebid_cache[(domain, inventory)] = (current, now, body)
-        return Response(body, media_type="application/json",
-                        headers={**cors, "Cache-Control": f"public, max-age={settings.prebid_max_age_s}"})
+            prebid_cache[(domain, inventory, target)] = (current, now, body, status, extra)
+        cache = {"Cache-Control": f"public, max-age={settings.prebid_max_age_s}"} if status == 200 else {}
+        return Response(body, status_code=status, media_type="application/json", headers={**cors, **cache, **extra})
 
     async def openapi_document(request: Request) -> Response:
         return Response(openapi_bytes, media_type="application/yaml")

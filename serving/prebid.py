@@ -22,6 +22,7 @@ now + max_age_s``): a browser may keep the file that long.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -188,3 +189,146 @@ def match(file: Mapping[str, Any], group_index: int, values: Mapping[str, str]) 
         if rule in rows:
             return max(float(rows[rule]), float(file.get("floorMin", 0.0)))
     return max(float(group["default"]), float(file.get("floorMin", 0.0)))
+
+
+# ---------------------------------------------------------------------------------------------- Prebid Server
+
+# Prebid Server (PBS-Java, PBS-Go) reads the same schema-2 file from its account's floors fetch URL,
+# with these differences (docs.prebid.org prebid-server/features/pbs-floors; PBS-Java
+# PriceFloorRulesValidator, PriceFloorField; PBS-Go config defaults):
+# - schema fields are a fixed set; page-supplied fields like countryTier do not exist (an unknown
+#   field makes PBS reject the whole file). `country` (ISO 3166-1 alpha-3 of device.geo.country) does,
+#   so a tier-1/2 row is written once per country of the tier and a tier-3 row with country '*';
+# - a model group with more rules than `fetch.max-rules` (default 1000 in PBS-Go and the docs; 0 =
+#   unlimited in PBS-Java) or more schema fields than `fetch.max-schema-dims` (PBS-Java: 5) fails the
+#   whole file: the file stays within both or is refused here, with the reason;
+# - `modelWeight` must be 1-100; the fetched body is capped at `fetch.max-file-size-kb` (100 in PBS-Go
+#   and the docs, 200 in PBS-Java). Floors sent in the request (ext.prebid.floors, a stored request) are
+#   held to the account's max-rules 100 and max-schema-dims 3: too few dimensions for this mapping.
+PBS_SCHEMA_FIELDS = ["adUnitCode", "mediaType", "deviceType", "country"]
+PBS_KNOWN_FIELDS = frozenset({"siteDomain", "pubDomain", "domain", "bundle", "channel", "mediaType", "size",
+                              "gptSlot", "pbAdSlot", "adUnitCode", "country", "deviceType", "bidder"})
+# ISO 3166-1 alpha-2 (udfs.rules tiers) -> alpha-3 (what Prebid Server's `country` compares with).
+ALPHA3 = {"ES": "ESP", "FR": "FRA", "DE": "DEU", "IT": "ITA", "GB": "GBR", "US": "USA",
+          "PT": "PRT", "NL": "NLD", "BE": "BEL", "CH": "CHE", "AT": "AUT", "SE": "SWE"}
+
+
+def tier_countries(tier: str) -> list[str]:
+    """The `country` values of a tier's rows: its countries (alpha-3) for tiers 1 and 2; '*' for
+    tier 3 (every other country), which Prebid's '*'-last matching tries after the named ones."""
+    members = {"1": rules.TIER_1, "2": rules.TIER_2}.get(tier)
+    if members is None:
+        return [WILDCARD]
+    return sorted(ALPHA3[code] for code in members)
+
+
+@dataclass(frozen=True)
+class PrebidServerLimits:
+    max_rules: int = 1000  # per model group, the catch-all row included (0: no limit)
+    max_schema_dims: int = 5
+    max_file_kb: int = 100  # 0: no limit
+
+
+class PrebidServerRefused(ValueError):
+    """The file cannot be written within Prebid Server's limits; `field` names the limit."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+def _pbs_rows(rows: Iterable[Row], domain: str, inventory_type: str
+              ) -> tuple[list[tuple[Floor, dict[str, float]]], dict[str, float]]:
+    """(fine segments as (floor, their rows)), coarse rows) in Prebid Server's schema."""
+    fine: dict[str, tuple[Floor, dict[str, float]]] = {}
+    coarse: dict[str, float] = {}
+    for floor, fields in rows:
+        device = DEVICE_TYPES.get(fields["device_category"])
+        if device is None:
+            continue
+        countries = tier_countries(fields["country_tier"])
+        if floor.level == rules.FINE:
+            if fields["domain"] == domain and _usable(fields["ad_unit"]):
+                fine[floor.segment_key] = (floor, {_rule(fields["ad_unit"], WILDCARD, device, c): floor.floor_eur
+                                                   for c in countries})
+        elif fields["inventory_type"] == inventory_type and fields["format"] in MEDIA_TYPES:
+            for c in countries:
+                coarse[_rule(WILDCARD, MEDIA_TYPES[fields["format"]], device, c)] = floor.floor_eur
+    return list(fine.values()), dict(sorted(coarse.items()))
+
+
+def prebid_server_floors_file(
+    floors: Iterable[Floor] | FloorIndex,
+    domain: str,
+    now: float,
+    *,
+    limits: PrebidServerLimits = PrebidServerLimits(),
+    static_floor: float = rules.STATIC_FLOOR_EUR,
+    floor_min: float = rules.FLOOR_MIN_EUR,
+    skip_rate: int = 0,
+    model_weights: Mapping[str, int] = DEFAULT_MODEL_WEIGHTS,
+    inventory_type: str = "standard",
+    max_age_s: float = 0.0,
+    floor_provider: str = "predictive-yield",
+) -> tuple[dict[str, Any], int]:
+    """(the domain's floors file for Prebid Server's floors fetch, fine segments trimmed).
+
+    Same order as the Prebid.js file (fine -> coarse -> static), with ``country`` for the tier. Over
+    ``limits.max_rules`` a group keeps its coarse rows and the catch-all, and the fine segments of most
+    ``data_points`` (the busiest; ties by key) whose rows still fit; a trimmed segment gets its coarse
+    floor. Raises ``PrebidServerRefused`` when even that does not fit, when the schema needs more
+    fields than ``max_schema_dims``, a weight is outside 1-100, or the body is over ``max_file_kb``.
+    """
+    if len(PBS_SCHEMA_FIELDS) > limits.max_schema_dims:
+        raise PrebidServerRefused("max_schema_dims", (
+            f"the floors need {len(PBS_SCHEMA_FIELDS)} schema fields ({', '.join(PBS_SCHEMA_FIELDS)}) and "
+            f"Prebid Server allows {limits.max_schema_dims}: fewer fields cannot keep fine, coarse and tier apart"))
+    if not set(PBS_SCHEMA_FIELDS) <= PBS_KNOWN_FIELDS:
+        raise PrebidServerRefused("schema", "a schema field Prebid Server does not know")
+    bad = {arm: w for arm, w in model_weights.items() if w > 100}
+    if bad:
+        raise PrebidServerRefused("model_weights", f"Prebid Server takes modelWeight 1-100, got {bad}")
+    if not 0 <= skip_rate <= 100:
+        raise ValueError(f"skipRate must be within 0-100, got {skip_rate}")
+    valid_until = now + max_age_s
+    index = floors if isinstance(floors, FloorIndex) else index_floors(floors)
+    live = [row for row in index.rows(domain) if row[0].expires_at > valid_until]
+    catch_all = _rule(*([WILDCARD] * len(PBS_SCHEMA_FIELDS)))
+    groups, trimmed = [], 0
+    for arm, weight in model_weights.items():
+        if weight <= 0:
+            continue
+        mine = [row for row in live if row[0].arm == arm]
+        fine, coarse = _pbs_rows(mine, domain, inventory_type)
+        budget = (limits.max_rules or 10**12) - len(coarse) - 1
+        if budget < 0:
+            raise PrebidServerRefused("max_rules", (
+                f"arm {arm!r}: {len(coarse)} coarse rows and the catch-all exceed Prebid Server's "
+                f"{limits.max_rules} rules per model group; raise fetch.max-rules or serve fewer tiers"))
+        values: dict[str, float] = {}
+        for _floor, rows in sorted(fine, key=lambda fr: (-(fr[0].data_points or 0), fr[0].segment_key)):
+            if len(rows) <= budget:
+                values.update(rows)
+                budget -= len(rows)
+            else:
+                trimmed += 1
+        values = dict(sorted(values.items())) | coarse
+        values[catch_all] = static_floor
+        groups.append({
+            "modelVersion": _model_version([floor for floor, _ in mine], arm),
+            "modelWeight": int(weight),
+            "schema": {"fields": list(PBS_SCHEMA_FIELDS), "delimiter": DELIMITER},
+            "values": values,
+            "default": static_floor,
+        })
+    if not groups:
+        raise ValueError("model_weights needs at least one arm with a positive weight")
+    data = {"floorsSchemaVersion": 2, "floorProvider": floor_provider, "currency": CURRENCY,
+            "floorMin": floor_min, "skipRate": int(skip_rate), "modelGroups": groups}
+    size = len(json.dumps(data, separators=(",", ":")))
+    if limits.max_file_kb and size > limits.max_file_kb * 1024:
+        raise PrebidServerRefused("max_file_kb", (
+            f"the file is {size / 1024:.0f} KB, over Prebid Server's fetch.max-file-size-kb {limits.max_file_kb}; "
+            "lower max_rules so that trimming keeps it smaller"))
+    return data, trimmed
