@@ -297,16 +297,19 @@ def summarise(sums: pd.DataFrame, weights: np.ndarray, by: str | None = None) ->
             return np.concatenate([[v.sum()], weights @ v])  # point estimate, then replicates
 
         auctions = totals("static", "auctions")
+        # A replicate that drew no cluster of a small group (one hour of the day) has no auctions
+        # there: NaN, left out of its percentiles.
+        auctions = np.where(auctions > 0, auctions, np.nan)
         rpm = {arm: totals(arm, "revenue") / auctions for arm in per.index.get_level_values(0).unique()}
         for arm, r in rpm.items():
             fills, paid = totals(arm, "fills"), totals(arm, "paid")
             lift = r / rpm["static"] - 1.0
             ceiling = rpm["oracle"] - rpm["static"] if "oracle" in rpm else np.full_like(r, np.nan)
             share = (r - rpm["static"]) / np.where(ceiling > 0, ceiling, np.nan)
-            row = {"arm": arm, "auctions": int(auctions[0])}
+            row = {"arm": arm, "auctions": int(np.nan_to_num(auctions[0]))}
             if by is not None:
                 row[by] = g
-            for name, v in (("rpm", r), ("fill", fills / auctions), ("cpm", paid / np.maximum(fills, 1)),
+            for name, v in (("rpm", r), ("fill", fills / auctions), ("cpm", paid / np.maximum(fills, 1.0)),
                             ("lift", lift), ("share", share)):
                 row[name] = v[0]
                 row[name + "_lo"], row[name + "_hi"] = np.nanpercentile(v[1:], [2.5, 97.5])
@@ -347,8 +350,8 @@ def fmt_ci(v: float, lo: float, hi: float, pct: bool = False, digits: int = 3) -
     return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def markdown(overall: pd.DataFrame, by_tier: pd.DataFrame, by_format: pd.DataFrame, loop: pd.DataFrame,
-             checks: list[tuple[str, bool, str]], meta: dict[str, Any]) -> str:
+def markdown(overall: pd.DataFrame, by_tier: pd.DataFrame, by_format: pd.DataFrame, by_hour: pd.DataFrame,
+             loop: pd.DataFrame, checks: list[tuple[str, bool, str]], meta: dict[str, Any]) -> str:
     lines = [f"# Floor A/B: {meta['auctions']:,} auctions per arm ({meta['days']} days x seeds "
              f"{', '.join(map(str, meta['seeds']))}, {meta['rate']} auctions/s), {meta['mechanism']}-price market",
              "", f"Command: `{meta['command']}` ({meta['elapsed_s']:.0f} s). Best single global floor in "
@@ -366,6 +369,13 @@ def markdown(overall: pd.DataFrame, by_tier: pd.DataFrame, by_format: pd.DataFra
         for r in table[table["arm"].isin(["brief", "global", "model", "truth", "oracle"])].itertuples():
             lines.append(f"| {getattr(r, col)} | {r.arm} | {r.rpm:.3f} | {r.fill:.1%} | "
                          f"{fmt_ci(r.lift, r.lift_lo, r.lift_hi, pct=True)} | {r.share:+.0%} |")
+    hours = by_hour.pivot(index="hour_of_day", columns="arm", values="lift")
+    lines += ["", "## Lift vs static by hour of day (UTC)", "",
+              "| hour | " + " | ".join(a for a in ("brief", "global", "model", "truth", "oracle") if a in hours) + " |",
+              "|---|" + "---|" * len([a for a in ("brief", "global", "model", "truth", "oracle") if a in hours])]
+    for hour, r in hours.iterrows():
+        lines.append(f"| {hour:02d} | " + " | ".join(f"{r[a]:+.1%}" for a in ("brief", "global", "model", "truth",
+                                                                               "oracle") if a in hours) + " |")
     lines += ["", f"## Closed loop ({meta['loop_days']} days, seed {meta['seeds'][0]}, floors shape the data)", "",
               "| arm | RPM | vs open loop | median day-over-day floor drift | median floor day 1 -> last |",
               "|---|---|---|---|---|"]
@@ -377,13 +387,13 @@ def markdown(overall: pd.DataFrame, by_tier: pd.DataFrame, by_format: pd.DataFra
     return "\n".join(lines) + "\n"
 
 
-def chart(overall: pd.DataFrame, by_tier: pd.DataFrame, path: Path) -> None:
+def chart(overall: pd.DataFrame, by_tier: pd.DataFrame, by_hour: pd.DataFrame, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = plt.subplots(1, 3, figsize=(19, 4.5))
     o = overall
     x = np.arange(len(o))
     axes[0].bar(x, o["lift"] * 100, yerr=[(o["lift"] - o["lift_lo"]) * 100, (o["lift_hi"] - o["lift"]) * 100],
@@ -403,6 +413,14 @@ def chart(overall: pd.DataFrame, by_tier: pd.DataFrame, path: Path) -> None:
     axes[1].axhline(0, color="black", lw=0.8)
     axes[1].set_title("Lift over static by tier")
     axes[1].legend()
+    for arm in arms:
+        h = by_hour[by_hour["arm"] == arm].sort_values("hour_of_day")
+        axes[2].plot(h["hour_of_day"], h["lift"] * 100, marker=".", label=arm)
+        axes[2].fill_between(h["hour_of_day"], h["lift_lo"] * 100, h["lift_hi"] * 100, alpha=0.15)
+    axes[2].axhline(0, color="black", lw=0.8)
+    axes[2].set_xlabel("hour of day (UTC)")
+    axes[2].set_title("Lift over static by hour")
+    axes[2].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -438,6 +456,7 @@ def run(setup: Setup, out: Path, command: str) -> dict[str, Any]:
     overall = summarise(sums, weights)
     by_tier = summarise(sums, weights, "tier")
     by_format = summarise(sums, weights, "format")
+    by_hour = summarise(sums, weights, "hour_of_day")
     vs_global = paired_difference(sums, weights, "model", "global")
     loop_rows = closed_loop(setup, model, setup.seeds[0])
     loop = loop_summary(loop_rows, None)
@@ -450,10 +469,11 @@ def run(setup: Setup, out: Path, command: str) -> dict[str, Any]:
              "rate": setup.rate, "mechanism": setup.auction.mechanism, "loop_days": setup.loop_days,
              "clusters": weights.shape[1], "elapsed_s": time.perf_counter() - t0, "command": command}
     out.mkdir(parents=True, exist_ok=True)
-    report = markdown(overall, by_tier, by_format, loop, checks, meta)
+    report = markdown(overall, by_tier, by_format, by_hour, loop, checks, meta)
     (out / "floor_ab.md").write_text(report, encoding="utf-8")
-    chart(overall, by_tier, out / "floor_ab.png")
-    return {"overall": overall, "by_tier": by_tier, "by_format": by_format, "loop": loop, "checks": checks,
+    chart(overall, by_tier, by_hour, out / "floor_ab.png")
+    return {"overall": overall, "by_tier": by_tier, "by_format": by_format, "by_hour": by_hour, "loop": loop,
+            "checks": checks,
             "report": report, "meta": meta}
 
 
