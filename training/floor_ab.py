@@ -477,11 +477,12 @@ def run(setup: Setup, out: Path, command: str) -> dict[str, Any]:
             "report": report, "meta": meta}
 
 
-def calibration(seed: int, rate: float, auction: bidders.AuctionRules, days: int = 1) -> dict[str, float]:
+def calibration(seed: int, rate: float, auction: bidders.AuctionRules, days: int = 1,
+                start: datetime = DEFAULT_START) -> dict[str, float]:
     """For a simulated period: the oracle ceiling's lift over static 2.00 and the share of it the
     best single global floor gets (per fine segment and hour)."""
     market = Market(seed, auction=auction)
-    sims = hours_of(market, DEFAULT_START, 24 * days, rate)
+    sims = hours_of(market, start, 24 * days, rate)
     curves = market.curves(sims)
     static = curves.at(np.full(len(curves.auctions), rules.STATIC_FLOOR_EUR))[0].sum()
     ceiling = curves.revenue.max(axis=1).sum()
@@ -513,10 +514,14 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--shading", type=float, default=bidders.AuctionRules().shading)
         p.add_argument("--outside-option", type=float, default=0.0)
     p_cal.add_argument("--seed", type=int, default=1)
+    p_cal.add_argument("--start", type=datetime.fromisoformat, default=DEFAULT_START,
+                       help="first hour, ISO with offset (default 2026-01-05T00:00:00+00:00, a Monday)")
     args = parser.parse_args(argv)
     auction = bidders.AuctionRules(args.mechanism, args.shading, args.outside_option)
     if args.mode == "calibration":
-        c = calibration(args.seed, args.rate, auction, args.days)
+        if args.start.tzinfo is None:
+            parser.error("--start needs a UTC offset, e.g. 2026-01-10T00:00:00+00:00")
+        c = calibration(args.seed, args.rate, auction, args.days, args.start)
         print(f"{c['auctions']:,} auctions: static RPM {c['static_rpm']:.3f}, oracle ceiling {c['ceiling_rpm']:.3f} "
               f"({c['ceiling_lift']:+.1%}); best global floor {c['global_floor']:.2f} gets "
               f"{c['global_share']:.0%} of the ceiling's lift")
