@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from serving.refresh import PeriodicRefresh
+
 MISSING, UNKNOWN, REVOKED = "missing", "unknown", "revoked"
 DEFAULT_KEYS_FILE = Path(".local/serving/api_keys.json")
 KEYS_FILE_ENV = "YIELD_API_KEYS_FILE"  # the API's setting of the key file (serving/api.py Settings)
@@ -200,10 +202,12 @@ def write_key_secret(client: Any, secret_id: str, keys: list[ApiKey]) -> None:
     client.put_secret_value(SecretId=secret_id, SecretString=key_document(keys))
 
 
-class SecretKeySource:
+class SecretKeySource(PeriodicRefresh):
     """Keeps `keys` equal to the key set in a Secrets Manager secret: one read at ``start`` (a
     failure leaves the set empty: every call 401, health 503), then one every ``refresh_interval_s``
     in a daemon thread. A failed read keeps the last good set and records the error."""
+
+    thread_name = "api-key-secret"
 
     def __init__(self, keys: ApiKeys, client: Any, secret_id: str, *, refresh_interval_s: float = 30.0,
                  clock: Callable[[], float] = time.time):
@@ -216,8 +220,6 @@ class SecretKeySource:
         self.refreshes = 0
         self.failures = 0
         self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def refresh(self) -> bool:
         try:
@@ -244,24 +246,6 @@ class SecretKeySource:
                 "refresh_interval_s": self.refresh_interval_s, "refreshes": self.refreshes,
                 "refresh_failures": self.failures, "last_refresh_error": self.last_error}
 
-    def start(self) -> SecretKeySource:
-        if self._thread is not None:
-            return self
-        self.refresh()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="api-key-secret", daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.refresh_interval_s):
-            self.refresh()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout_s)
-            self._thread = None
 
 
 # ---------------------------------------------------------------------------------------------- editing

@@ -13,12 +13,12 @@ read-only structure built in the refresh thread too (the API's Prebid index), sw
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from serving.refresh import PeriodicRefresh
 from udfs import rules
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,14 @@ def scan_items(client: Any, table: str) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-class FloorsSnapshot:
+class FloorsSnapshot(PeriodicRefresh):
     """Holds the current ``Snapshot`` and refreshes it from ``table`` through ``client``.
 
     ``current`` is read without a lock: replacing one reference is atomic in CPython, and the
     Snapshot it points to is never changed after it is built.
     """
+
+    thread_name = "floors-snapshot"
 
     def __init__(
         self,
@@ -135,8 +137,6 @@ class FloorsSnapshot:
         self.last_error: str | None = None
         self.refreshes = 0
         self.failures = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def refresh(self) -> bool:
         """One Scan and swap; on any error keep the last snapshot and return False."""
@@ -163,24 +163,3 @@ class FloorsSnapshot:
         age = self.age_s(now)
         return age is None or age > self.max_staleness_s
 
-    # ------------------------------------------------------------------ background refresh
-
-    def start(self) -> FloorsSnapshot:
-        """A first refresh (a failure leaves the snapshot empty: health says 503), then a daemon thread."""
-        if self._thread is not None:
-            return self
-        self.refresh()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="floors-snapshot", daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.refresh_interval_s):
-            self.refresh()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout_s)
-            self._thread = None
