@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from local_kinesis import standins
+from tests.support.model_helpers import fresh_s3_lake
 from udfs import drift, model_store
-from udfs.aws import aws_client
 
 
 def _round_trip(lake: str) -> None:
@@ -29,14 +28,7 @@ def test_local_lake(tmp_path: Path):
 
 
 def test_s3_lake_on_the_stand_in(running_standins: None, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(model_store.S3_ENDPOINT_ENV, standins.MOTO_ENDPOINT)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    bucket = f"models-{uuid.uuid4().hex[:8]}"
-    aws_client("s3", standins.MOTO_ENDPOINT, "eu-west-1").create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    _round_trip(f"s3://{bucket}")
+    _round_trip(fresh_s3_lake(monkeypatch, standins.MOTO_ENDPOINT))
 
 
 def test_broken_manifest_and_baseline_are_named(tmp_path: Path):

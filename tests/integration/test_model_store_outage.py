@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -21,9 +20,8 @@ import pytest
 from local_kinesis import standins
 from tests.integration.test_scoring import Clock, windows
 from tests.support.fault_proxy import FaultProxy
-from tests.support.model_helpers import write_challenger
+from tests.support.model_helpers import fresh_s3_lake, write_challenger
 from udfs import model_store, scoring
-from udfs.aws import aws_client
 
 POLL_S = 30.0
 
@@ -38,14 +36,7 @@ def free_port() -> int:
 def s3_lake(running_standins: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, FaultProxy]]:
     """An s3:// lake on a fresh bucket of the S3 stand-in, reached only through a fault proxy."""
     with FaultProxy(standins.HOST, standins.MOTO_PORT, free_port()) as proxy:
-        monkeypatch.setenv(model_store.S3_ENDPOINT_ENV, proxy.url)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-        monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-        bucket = f"models-{uuid.uuid4().hex[:8]}"
-        aws_client("s3", standins.MOTO_ENDPOINT, "eu-west-1").create_bucket(
-            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        yield f"s3://{bucket}", proxy
+        yield fresh_s3_lake(monkeypatch, proxy.url), proxy
 
 
 def timed_score(watcher: scoring.ModelWatcher) -> tuple[list[str], int, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,3 +62,21 @@ def write_challenger_with_curves(lake: str, version: str, curve_files: dict[str,
     booster = tiny_booster(1.0)
     files = version_files(bytes(booster.save_raw("ubj"))) | curve_files
     model_store.write_version(lake, "challenger", version, files)
+
+
+def fresh_s3_lake(monkeypatch: Any, model_store_endpoint: str) -> str:
+    """A new bucket on the S3 stand-in as a lake; the model store reaches it at ``model_store_endpoint``
+    (the stand-in itself, or a fault proxy in front of it)."""
+    import uuid
+
+    from local_kinesis import standins
+    from udfs.aws import aws_client
+
+    monkeypatch.setenv(model_store.S3_ENDPOINT_ENV, model_store_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    bucket = f"models-{uuid.uuid4().hex[:8]}"
+    aws_client("s3", standins.MOTO_ENDPOINT, "eu-west-1").create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    return f"s3://{bucket}"
