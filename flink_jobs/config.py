@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from udfs.drift_thresholds import MODES, SEED, DriftSettings, SeedLevels
 from udfs.floor_policy import POLICIES, REVENUE, PolicySettings
 
 MSF_PROPERTIES = Path("/etc/flink/application_properties.json")
@@ -234,6 +235,7 @@ class MonitoringConfig:
     endpoint: str | None
     credentials: dict[str, str]
     max_attempts: int  # PutMetricData attempts (botocore retries) before the window's metrics are logged as lost
+    drift: DriftSettings = DriftSettings()  # drift.mode (seed | calibrated) and its levels
 
 
 @dataclass(frozen=True)
@@ -285,7 +287,25 @@ def load_monitoring(groups: dict[str, dict[str, str]]) -> MonitoringConfig:
         endpoint=monitoring.optional("aws.endpoint"),
         credentials=monitoring.credentials(),
         max_attempts=monitoring.integer("cloudwatch.max.attempts", 5),
+        drift=load_drift_settings(monitoring),
     )
+
+
+def load_drift_settings(monitoring: _Group) -> DriftSettings:
+    d, s = DriftSettings(), SeedLevels()
+    levels = [monitoring.number(f"drift.seed.{name}", getattr(s, name), 0.0, 1.0) for name in ("info", "warning",
+                                                                                              "critical")]
+    if not 0.0 < levels[0] < levels[1] < levels[2]:
+        raise ConfigError(f"properties {monitoring.where('drift.seed.info')} < {monitoring.where('drift.seed.warning')}"
+                          f" < {monitoring.where('drift.seed.critical')} must rise from above 0: {levels}")
+    warning = monitoring.number("drift.false.alarms.per.day", d.warning_per_day, 1e-6, 1000.0)
+    critical = monitoring.number("drift.critical.false.alarms.per.day", d.critical_per_day, 1e-6, 1000.0)
+    if critical > warning:
+        raise ConfigError(f"property {monitoring.where('drift.critical.false.alarms.per.day')} = {critical}: above "
+                          f"{monitoring.where('drift.false.alarms.per.day')} = {warning}")
+    return DriftSettings(mode=monitoring.choice("drift.mode", SEED, MODES), seed=SeedLevels(*levels),
+                         warning_per_day=warning, critical_per_day=critical,
+                         min_count=monitoring.integer("drift.min.count", d.min_count))
 
 
 def _lake_uri(path: str, base: Path) -> str:

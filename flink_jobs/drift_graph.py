@@ -79,7 +79,7 @@ def add_drift(t_env: TableEnvironment, config: AppConfig, statements: StatementS
     cloudwatch = {"namespace": monitoring.namespace, "region": monitoring.region, "endpoint": monitoring.endpoint,
                   "credentials": monitoring.credentials, "max_attempts": monitoring.max_attempts}
     t_env.create_temporary_function(
-        "drift_verdict", drift_monitor.drift_verdict_function(config.lake.path, grid, cloudwatch))
+        "drift_verdict", drift_monitor.drift_verdict_function(config.lake.path, grid, cloudwatch, monitoring.drift))
     columns = ", ".join(name for name, _ in drift_monitor.RECORD_FIELDS)
     cells = ", ".join(f"cells_{feature}" for feature in grid)
     statements.add_insert_sql(f"""

@@ -39,11 +39,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from udfs.drift_thresholds import (
+    CALIBRATED,
+    NO_CALIBRATION,
+    Calibration,
+    DriftSettings,
+    calibrated_level,
+    highest_level,
+)
 
 GRID_PATH = Path(__file__).resolve().parent.parent / "schemas" / "drift_features.json"
 
@@ -182,19 +192,25 @@ class FeatureBaseline:
 
 @dataclass(frozen=True)
 class Baseline:
-    """Per feature: the grid's edges and the training values' counts. Saved as baseline.json."""
+    """Per feature: the grid's edges and the training values' counts. Saved as baseline.json.
+
+    `calibration`: the drift-free null model of the calibrated mode, fitted against these very
+    counts (udfs.drift_thresholds; written by python -m training.drift_calibration), or None.
+    """
 
     features: Mapping[str, FeatureBaseline]
+    calibration: Calibration | None = None
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format_version": BASELINE_FORMAT_VERSION,
-                "features": {
-                    name: {"edges": list(f.edges), "counts": list(f.counts)} for name, f in self.features.items()
-                },
-            }
-        )
+        body: dict = {
+            "format_version": BASELINE_FORMAT_VERSION,
+            "features": {
+                name: {"edges": list(f.edges), "counts": list(f.counts)} for name, f in self.features.items()
+            },
+        }
+        if self.calibration is not None:
+            body["calibration"] = self.calibration.to_dict()
+        return json.dumps(body)
 
     @classmethod
     def from_json(cls, text: str) -> Baseline:
@@ -202,11 +218,13 @@ class Baseline:
         if raw.get("format_version") != BASELINE_FORMAT_VERSION:
             found = raw.get("format_version")
             raise ValueError(f"baseline format_version {found!r}, expected {BASELINE_FORMAT_VERSION}")
+        calibration = raw.get("calibration")
         return cls(
             {
                 name: FeatureBaseline(name, tuple(float(e) for e in f["edges"]), tuple(int(c) for c in f["counts"]))
                 for name, f in raw["features"].items()
-            }
+            },
+            Calibration.from_dict(calibration) if calibration is not None else None,
         )
 
 
@@ -241,6 +259,8 @@ class FeatureDrift:
     error_bound: float | None  # ks_2samp's statistic lies in [statistic, statistic + error_bound]
     live_count: int
     baseline_count: int
+    verdict: str | None = None  # the level a mode gave it (window_drift with settings); None: the seed's levels
+    threshold: float | None = None  # the WARNING threshold that applied to the statistic
 
     @property
     def has_data(self) -> bool:
@@ -249,7 +269,9 @@ class FeatureDrift:
     @property
     def level(self) -> str:
         """The feature's own alert level, or why it has none."""
-        return drift_level(self.statistic) if self.has_data else self.status
+        if not self.has_data:
+            return self.status
+        return self.verdict if self.verdict is not None else drift_level(self.statistic)
 
 
 def ks_from_counts(baseline_counts: Iterable[int], live_counts: Iterable[int]) -> tuple[float, float]:
@@ -305,22 +327,74 @@ class WindowDrift:
 
 
 def window_drift(
-    baseline: Baseline | None, live: Mapping[str, Sequence[int] | None], grid: Mapping[str, Sequence[float]]
+    baseline: Baseline | None, live: Mapping[str, Sequence[int] | None], grid: Mapping[str, Sequence[float]],
+    settings: DriftSettings | None = None, window: tuple[datetime, datetime] | None = None,
 ) -> WindowDrift:
-    """The one code path from bin counts to a verdict, shared by the job and offline checks."""
+    """The one code path from bin counts to a verdict, shared by the job and offline checks.
+
+    Without `settings`: the seed's levels of the brief. With settings of the calibrated mode,
+    `window` (start, end) is required: the thresholds depend on its hour and length.
+    """
     drifts = tuple(
         feature_drift(feature, baseline.features.get(feature) if baseline else None, live.get(feature), edges)
         for feature, edges in grid.items()
     )
+    if settings is not None and settings.mode == CALIBRATED:
+        if window is None:
+            raise ValueError("the calibrated mode needs the window's start and end")
+        return _calibrated_window(baseline, drifts, settings, window)
+    levels = settings.seed if settings is not None else None
+    if levels is not None:
+        drifts = tuple(
+            _with_level(d, levels.level(d.statistic), levels.warning) if d.has_data else d for d in drifts)
     score = global_drift_score(drifts)
     if score is None and baseline is None:
         return WindowDrift(drifts, None, NO_BASELINE)
-    return WindowDrift(drifts, score, drift_level(score))
+    if score is None:
+        return WindowDrift(drifts, None, NO_DATA)
+    return WindowDrift(drifts, score, levels.level(score) if levels is not None else drift_level(score))
+
+
+def _with_level(d: FeatureDrift, level: str, threshold: float | None) -> FeatureDrift:
+    return FeatureDrift(d.feature, d.status, d.statistic, d.error_bound, d.live_count, d.baseline_count,
+                        level, threshold)
+
+
+def _calibrated_window(baseline: Baseline | None, drifts: tuple[FeatureDrift, ...], settings: DriftSettings,
+                       window: tuple[datetime, datetime]) -> WindowDrift:
+    """Each measured feature against its calibrated threshold; the window takes the highest level.
+
+    A feature below the minimum sample size becomes NO_DATA (no statistic: it publishes nothing).
+    """
+    start, end = window
+    window_s = int(round((end - start).total_seconds()))
+    calibration = baseline.calibration if baseline is not None else None
+    usable = calibration is not None and calibration.window_s == window_s
+    judged = []
+    for d in drifts:
+        if d.has_data and d.live_count < settings.min_count:
+            d = FeatureDrift(d.feature, NO_DATA, None, None, d.live_count, d.baseline_count)
+        elif d.has_data and usable and d.feature in calibration.features:
+            found = calibrated_level(calibration.features[d.feature], d.statistic, start, d.live_count,
+                                     d.baseline_count, settings, window_s, len(drifts))
+            d = _with_level(d, found.level, found.threshold)
+        elif d.has_data:
+            d = _with_level(d, NO_CALIBRATION, None)
+        judged.append(d)
+    features = tuple(judged)
+    score = global_drift_score(features)
+    if baseline is None:
+        return WindowDrift(features, score, NO_BASELINE)
+    level = highest_level(d.level for d in features if d.has_data)
+    if level is None:
+        level = NO_CALIBRATION if any(d.has_data for d in features) else NO_DATA
+    return WindowDrift(features, score, level)
 
 
 def window_drift_of_events(
-    baseline: Baseline | None, events: pd.DataFrame, grid: Mapping[str, Sequence[float]]
+    baseline: Baseline | None, events: pd.DataFrame, grid: Mapping[str, Sequence[float]],
+    settings: DriftSettings | None = None, window: tuple[datetime, datetime] | None = None,
 ) -> WindowDrift:
     """The same verdict from a window's raw events (offline: the counts the job would make)."""
     live = {f: cell_counts(events[f], edges) if f in events.columns else None for f, edges in grid.items()}
-    return window_drift(baseline, live, grid)
+    return window_drift(baseline, live, grid, settings, window)

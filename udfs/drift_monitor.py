@@ -31,6 +31,7 @@ from pyflink.table.udf import TableFunction, udtf
 import udfs
 from udfs import drift, model_store
 from udfs.aws import aws_client, basic_credentials
+from udfs.drift_thresholds import DriftSettings
 
 log = logging.getLogger("yield.drift")
 
@@ -58,6 +59,7 @@ RECORD_FIELDS: tuple[tuple[str, Any], ...] = (
     ("baseline_version", DataTypes.STRING()),
     ("global_score", DataTypes.DOUBLE()),
     ("global_level", DataTypes.STRING()),
+    ("threshold", DataTypes.DOUBLE()),
 )
 
 
@@ -135,19 +137,22 @@ def drift_rows(version: str | None, verdict: drift.WindowDrift, grid: Mapping[st
     for feature in verdict.features:
         yield (feature.feature, feature.status, feature.level, feature.statistic, feature.error_bound,
                feature.live_count, feature.baseline_count, 2 * len(grid[feature.feature]) + 1, version,
-               verdict.global_score, verdict.level)
+               verdict.global_score, verdict.level, feature.threshold)
 
 
 class DriftVerdict(TableFunction):
     """drift_verdict(window_start, window_end, cells_1, ..., cells_n) -> one row per feature.
 
-    Arguments after the window are the features' cell counts in the order of `grid`.
+    Arguments after the window are the features' cell counts in the order of `grid`. `settings`
+    (Monitoring.drift.*) picks the levels: the seed's, or thresholds calibrated with the baseline.
     """
 
-    def __init__(self, lake_uri: str, grid: dict[str, tuple[float, ...]], cloudwatch: dict[str, Any]):
+    def __init__(self, lake_uri: str, grid: dict[str, tuple[float, ...]], cloudwatch: dict[str, Any],
+                 settings: DriftSettings | None = None):
         self.lake_uri = lake_uri
         self.grid = grid
         self.cloudwatch = cloudwatch  # namespace, region, endpoint, credentials, max_attempts
+        self.settings = settings or DriftSettings()
 
     def open(self, function_context: Any) -> None:
         self._baselines = BaselineSource(self.lake_uri)
@@ -155,13 +160,15 @@ class DriftVerdict(TableFunction):
 
     def eval(self, window_start: datetime, window_end: datetime, *cells: Sequence[int] | None) -> Iterator[tuple]:
         version, baseline = self._baselines.current()
-        verdict = drift.window_drift(baseline, dict(zip(self.grid, cells, strict=True)), self.grid)
+        verdict = drift.window_drift(baseline, dict(zip(self.grid, cells, strict=True)), self.grid,
+                                     self.settings, (window_start, window_end))
         now = datetime.now(UTC)
         publish(self._client, self.cloudwatch["namespace"],
                 metric_data(verdict, metric_timestamp(window_end.replace(tzinfo=UTC), now)))
         yield from drift_rows(version, verdict, self.grid)
 
 
-def drift_verdict_function(lake_uri: str, grid: dict[str, tuple[float, ...]], cloudwatch: dict[str, Any]) -> Any:
+def drift_verdict_function(lake_uri: str, grid: dict[str, tuple[float, ...]], cloudwatch: dict[str, Any],
+                           settings: DriftSettings | None = None) -> Any:
     udfs.ship_by_value()
-    return udtf(DriftVerdict(lake_uri, grid, cloudwatch), result_types=[t for _, t in RECORD_FIELDS])
+    return udtf(DriftVerdict(lake_uri, grid, cloudwatch, settings), result_types=[t for _, t in RECORD_FIELDS])
