@@ -35,7 +35,9 @@ SHIFT_AT = timedelta(seconds=35)  # inside a window: the first full window after
 UNFILLED_WINDOW = 6  # every auction of the window [60 s, 70 s) goes unfilled: cpm_eur has no value
 DRIFTS = (("user_engagement_score", 0.6), ("device_performance_score", 1.5), ("historical_ctr_avg", 0.03),
           ("bid_level_tier_1", 3.0), ("bid_level_tier_2", 3.0), ("bid_level_tier_3", 3.0))
-MOVED = {"user_engagement_score", "device_performance_score", "historical_ctr_avg", "cpm_eur"}
+# Bid levels x4 move the prices, and the bids counted too: only bids that reach the floor are
+# received (simulator/bidders.py), so more of them do.
+MOVED = {"user_engagement_score", "device_performance_score", "historical_ctr_avg", "cpm_eur", "bid_count"}
 
 
 def _events(t0: datetime) -> list[dict]:
