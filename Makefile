@@ -78,7 +78,7 @@ test-faults: setup
 
 # The floor A/B: static, the brief's rule, the best global floor, the revenue policy (trained model,
 # and fed the truth), the literal reading, the oracle; 7 days x 3 seeds plus a 3-day closed loop
-# (~25 min) -> bench/results/floor_ab.md + floor_ab.png. Quicker: make ab ARGS="--days 1 --seeds 1".
+# (10 min on 2 idle cores) -> bench/results/floor_ab.md + floor_ab.png. Quicker: make ab ARGS="--days 1 --seeds 1".
 ab: venv
 	$(PY) -m training.floor_ab run $(ARGS)
 
