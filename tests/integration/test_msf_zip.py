@@ -314,7 +314,7 @@ def test_each_python_function_opens_and_answers_in_the_clean_room(
     stored = read_online_records(group, standins.FEATURE_STORE_ENDPOINT, REGION, [record])
     assert stored[record]["auctions"] == "1500"
     # drift_verdict: the model's baseline, one record for cpm_eur, metrics in moto's CloudWatch.
-    [(feature, status, *_, baseline_version, global_score, _level)] = out["drift"]
+    [(feature, status, *_, baseline_version, global_score, _level, _threshold)] = out["drift"]
     assert (feature, status, baseline_version) == ("cpm_eur", "MEASURED", MODEL_VERSION)
     assert global_score is not None
     metrics = aws_client("cloudwatch", standins.MOTO_ENDPOINT, REGION).list_metrics(Namespace=namespace)["Metrics"]

@@ -18,6 +18,8 @@ from udfs.floor_policy import PolicySettings
 from udfs.revenue_curves import RevenueCurveModel
 
 SETTINGS = PolicySettings()
+# About 45 s (a simulated day, a model, two estimators): in make test-all, keeping make test under 15 minutes.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
