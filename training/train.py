@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
-from training import lake, revenue_model
+from training import lake, revenue_gate, revenue_model
 from udfs import drift, model_store, revenue_curves, rules
+from udfs.floor_policy import PolicySettings
 from udfs.model_features import FEATURES, WINDOW_COLUMNS, model_inputs
 
 FEATURES_PREFIX = "processed/features"
@@ -284,6 +285,35 @@ def train_revenue_curves(lake_uri: str, start: pd.Timestamp, end: pd.Timestamp
     return curves, info
 
 
+def revenue_gate_decision(lake_uri: str, curves: revenue_curves.RevenueCurveModel, start: pd.Timestamp,
+                          end: pd.Timestamp) -> dict:
+    """training/revenue_gate.py on the held-out days' raw auctions: the candidate's floors against
+    the current model's (its revenue curves; the static floor when it has none)."""
+    where = (ds.field("event_time") >= start.to_pydatetime()) & (ds.field("event_time") < end.to_pydatetime())
+    columns = ["impression_id", "event_time", "country", "device_category", "format", "inventory_type", "domain",
+               "ad_unit", "floor_price_eur", "filled", "cpm_eur"]
+    raw = lake.read(lake_uri, RAW_PREFIX, columns, where).drop_duplicates("impression_id").reset_index(drop=True)
+    settings = PolicySettings()
+    if raw.empty:
+        return {"promote": False, "reason": f"no raw auctions between {start} and {end}", "champion": None}
+    candidate = revenue_gate.AuctionCurves.of(curves, raw)
+    champion_ref = model_store.current_model(lake_uri)
+    champion_curves = None
+    if champion_ref is not None:
+        try:
+            champion_curves = model_store.load_model(champion_ref).curves
+        except model_store.ModelStoreError as err:
+            progress(f"the current model {champion_ref.version} does not load ({err}); the gate compares with static")
+    champion = (revenue_gate.AuctionCurves.of(champion_curves, raw).policy_floors(settings)
+                if champion_curves is not None else np.full(len(raw), settings.static_floor_eur))
+    gate = revenue_gate.evaluate(raw, {"champion": champion, "candidate": candidate.policy_floors(settings)},
+                                 settings, candidate)
+    named = champion_ref.version if champion_curves is not None and champion_ref else "static floor"
+    progress(f"revenue gate against {named} on {len(raw):,} held-out auctions: "
+             f"{'promote' if gate.promote else 'refuse'}: {gate.reason}")
+    return gate.summary() | {"champion": named, "window": {"from": str(start), "to": str(end)}}
+
+
 def new_version() -> str:
     """Versions are UTC timestamps: they sort in time and read as a number in the version gauge."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -331,6 +361,10 @@ def run_training(lake_uri: str, eval_days: int, version: str | None = None) -> T
     baseline = training_baseline(lake_uri, pd.Timestamp(window["from"]), pd.Timestamp(window["to"]))
     trained.curves, trained.summary["revenue_curves"] = train_revenue_curves(
         lake_uri, pd.Timestamp(window["from"]), pd.Timestamp(window["to"]))
+    if trained.curves is not None:
+        held = trained.summary["eval_window"]
+        trained.summary["revenue_gate"] = revenue_gate_decision(
+            lake_uri, trained.curves, pd.Timestamp(held["from"]), pd.Timestamp(held["to"]) + pd.Timedelta("1h"))
     folder = model_store.write_version(lake_uri, "challenger", version, version_files(trained, baseline))
     progress(f"wrote {folder}")
     return trained
@@ -349,7 +383,11 @@ def main(argv: list[str] | None = None) -> int:
     p_train.add_argument("--lake", required=True, help="lake root: file:///... or s3://bucket")
     p_train.add_argument("--eval-days", type=int, default=3, help="latest days held out for evaluation")
     p_train.add_argument("--version", default=None, help="version name (default: UTC timestamp)")
-    p_train.add_argument("--promote", action="store_true", help="make it current if it beats persistence")
+    p_train.add_argument("--promote", action="store_true", help="make it current if it passes the gate")
+    p_train.add_argument("--gate", choices=("revenue", "persistence"), default="revenue",
+                         help="revenue: the revenue gate on the held-out days (training/revenue_gate.py; "
+                              "persistence when the version has no revenue curves); persistence: the CPM model "
+                              "beats persistence")
     p_train.add_argument("--backfill-if-empty", type=float, default=0.0, metavar="DAYS",
                          help="a local lake with no feature history gets DAYS of simulated history first")
     p_train.add_argument("--backfill-rate", type=float, default=29.0,
@@ -380,8 +418,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"version {trained.version}: held-out RMSE {rmse:.4f} EUR (goal < {GOAL_RMSE_EUR}); "
           f"beats persistence: {trained.beats_persistence}; revenue curves: "
           f"{'yes' if trained.curves is not None else 'no (no exploration floors in the logs)'}")
+    gate = trained.summary.get("revenue_gate")
+    if gate is not None:
+        verdict = "promote" if gate["promote"] else "refuse"
+        print(f"revenue gate against {gate['champion']}: {verdict}: {gate['reason']}")
     if args.promote:
-        if not trained.beats_persistence:
+        if args.gate == "revenue" and gate is not None:
+            if not gate["promote"]:
+                print(f"not promoted: the revenue gate refused ({gate['reason']})", file=sys.stderr)
+                return 3
+        elif not trained.beats_persistence:
             print("not promoted: the model does not beat persistence", file=sys.stderr)
             return 3
         ref = model_store.promote(args.lake, trained.version)

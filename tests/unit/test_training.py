@@ -92,6 +92,8 @@ def test_trained_on_simulated_history_the_model_beats_persistence_and_is_promote
     assert m["model"]["rmse"] < m["persistence"]["rmse"]
     assert m["model"]["r2"] > m["persistence"]["r2"]
     assert summary["revenue_curves"]["auctions"] > 100_000
+    gate = summary["revenue_gate"]  # the held-out day's logs, against the static floor (no model yet)
+    assert gate["promote"] and gate["champion"] == "static floor" and gate["lift"]["lo"] > 0
     assert summary["train_window"]["to"] == "2026-01-08 00:00:00"
     model = model_store.load_model(ref)
     assert model.features == FEATURES and model.curves is not None
@@ -100,3 +102,7 @@ def test_trained_on_simulated_history_the_model_beats_persistence_and_is_promote
     # Promotion keeps a champion copy for rollbacks; the challenger stays where training put it.
     assert model_store.read_version(lake, "champion", ref.version) == model_store.read_version(
         lake, "challenger", ref.version)
+    # The same curves as a candidate against the promoted version: the same floors, no lift, refused.
+    window = summary["revenue_gate"]["window"]
+    again = training.revenue_gate_decision(lake, model.curves, pd.Timestamp(window["from"]), pd.Timestamp(window["to"]))
+    assert not again["promote"] and again["champion"] == "20260109T000000Z" and again["lift"]["point"] == 0.0
