@@ -13,6 +13,7 @@ import org.apache.flink.table.connector.sink.DynamicTableSink;
 import org.apache.flink.table.factories.DynamicTableSinkFactory;
 import org.apache.flink.table.factories.FactoryUtil;
 import org.apache.flink.table.types.logical.LogicalType;
+import org.apache.flink.table.types.logical.LogicalTypeRoot;
 
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -175,24 +176,11 @@ public class DynamoDbDynamicTableFactory implements DynamicTableSinkFactory {
                                 + "'; it must be a non-key column.");
             }
         }
-        switch (types[idx].getTypeRoot()) {
-            case CHAR:
-            case VARCHAR:
-            case TINYINT:
-            case SMALLINT:
-            case INTEGER:
-            case BIGINT:
-            case FLOAT:
-            case DOUBLE:
-            case DECIMAL:
-            case DATE:
-            case TIMESTAMP_WITHOUT_TIME_ZONE:
-            case TIMESTAMP_WITH_LOCAL_TIME_ZONE:
-                return;
-            default:
-                throw new ValidationException(
-                        "Option '" + option + "' names '" + attribute + "' of type " + types[idx]
-                                + "; the ordering attribute must be a string, number, date or timestamp.");
+        // Every column already has a supported type (validateType); of those, only BOOLEAN has no order.
+        if (types[idx].getTypeRoot() == LogicalTypeRoot.BOOLEAN) {
+            throw new ValidationException(
+                    "Option '" + option + "' names '" + attribute + "' of type " + types[idx]
+                            + "; the ordering attribute must be a string, number, date or timestamp.");
         }
     }
 
