@@ -1,5 +1,7 @@
 package com.ssmas.yield.connectors.dynamodb;
 
+import com.ssmas.yield.connectors.RecordingMetricGroup;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import org.apache.flink.api.common.JobInfo;
@@ -12,7 +14,6 @@ import org.apache.flink.api.connector.sink2.WriterInitContext;
 import org.apache.flink.connector.base.sink.writer.config.AsyncSinkWriterConfiguration;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.Gauge;
-import org.apache.flink.metrics.Metric;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.metrics.SimpleCounter;
 import org.apache.flink.metrics.groups.OperatorIOMetricGroup;
@@ -30,10 +31,8 @@ import org.apache.flink.util.function.ThrowingRunnable;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
-import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -86,35 +85,27 @@ class DynamoDbSinkWriterTest {
         assertEquals(4, dynamo.putCalls.get());
     }
 
-    /** A sink writer metric group that keeps its counters by dotted path. */
+    /** A sink writer metric group whose counters a RecordingMetricGroup keeps by dotted path. */
     private static final class Metrics extends UnregisteredMetricsGroup implements SinkWriterMetricGroup {
-        private final String path;
-        private final Map<String, Metric> metrics;
-
-        Metrics(String path, Map<String, Metric> metrics) {
-            this.path = path;
-            this.metrics = metrics;
-        }
+        private final RecordingMetricGroup recorded = new RecordingMetricGroup();
 
         long count(String name) {
-            Metric m = metrics.get(name);
-            return m == null ? -1 : ((Counter) m).getCount();
+            return recorded.count(name);
         }
 
         @Override
         public Counter counter(String name) {
-            return counter(name, new SimpleCounter());
+            return recorded.counter(name);
         }
 
         @Override
         public <C extends Counter> C counter(String name, C counter) {
-            metrics.put(path + name, counter);
-            return counter;
+            return recorded.counter(name, counter);
         }
 
         @Override
         public MetricGroup addGroup(String name) {
-            return new Metrics(path + name + ".", metrics);
+            return recorded.addGroup(name);
         }
 
         @Override
@@ -197,7 +188,7 @@ class DynamoDbSinkWriterTest {
             });
 
     private static final class Context implements WriterInitContext {
-        final Metrics metrics = new Metrics("", new ConcurrentHashMap<>());
+        final Metrics metrics = new Metrics();
         final Mailbox mailbox = new Mailbox();
 
         @Override
