@@ -10,10 +10,6 @@ import org.apache.flink.connector.base.sink.writer.ResultHandler;
 import org.apache.flink.metrics.SimpleCounter;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.StringData;
-import org.apache.flink.table.types.logical.BigIntType;
-import org.apache.flink.table.types.logical.DoubleType;
-import org.apache.flink.table.types.logical.LogicalType;
-import org.apache.flink.table.types.logical.VarCharType;
 import org.apache.flink.types.RowKind;
 
 import org.junit.jupiter.api.AfterEach;
@@ -36,16 +32,7 @@ import java.util.concurrent.TimeUnit;
  */
 class DynamoDbRequestSubmitterTest {
 
-    private static final String[] FLOOR_COLUMNS = {
-        "level", "segment_key", "floor_eur", "predicted_cpm_eur", "model_version",
-        "window_start", "window_end", "data_points", "expires_at"};
-    private static final LogicalType[] FLOOR_TYPES = {
-        new VarCharType(VarCharType.MAX_LENGTH), new VarCharType(VarCharType.MAX_LENGTH),
-        new DoubleType(), new DoubleType(), new VarCharType(VarCharType.MAX_LENGTH),
-        new VarCharType(VarCharType.MAX_LENGTH), new VarCharType(VarCharType.MAX_LENGTH),
-        new BigIntType(), new BigIntType()};
-    private static final RowDataToDynamoDbConverter CONVERTER =
-            new RowDataToDynamoDbConverter(FLOOR_COLUMNS, FLOOR_TYPES, new int[] {0, 1});
+    private static final RowDataToDynamoDbConverter CONVERTER = FloorTable.converter();
 
     private static final String SEGMENT = "DE|mobile|banner";
 

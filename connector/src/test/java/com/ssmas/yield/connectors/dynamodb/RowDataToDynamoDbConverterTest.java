@@ -41,19 +41,7 @@ import java.util.Map;
 /** The DynamoDB item the sink writes for a row: attribute names, types and values. */
 class RowDataToDynamoDbConverterTest {
 
-    // the columns of floors_dynamodb (schemas/sql/floors_dynamodb.sql), key (level, segment_key)
-    private static final String[] FLOOR_COLUMNS = {
-        "level", "segment_key", "floor_eur", "predicted_cpm_eur", "model_version",
-        "window_start", "window_end", "data_points", "expires_at"};
-    private static final LogicalType[] FLOOR_TYPES = {
-        new VarCharType(VarCharType.MAX_LENGTH), new VarCharType(VarCharType.MAX_LENGTH),
-        new DoubleType(), new DoubleType(), new VarCharType(VarCharType.MAX_LENGTH),
-        new VarCharType(VarCharType.MAX_LENGTH), new VarCharType(VarCharType.MAX_LENGTH),
-        new BigIntType(), new BigIntType()};
-    private static final int[] FLOOR_KEY = {0, 1};
-
-    private final RowDataToDynamoDbConverter floors =
-            new RowDataToDynamoDbConverter(FLOOR_COLUMNS, FLOOR_TYPES, FLOOR_KEY);
+    private final RowDataToDynamoDbConverter floors = FloorTable.converter();
 
     private static GenericRowData floorRow(RowKind kind, String modelVersion) {
         return GenericRowData.ofKind(kind,
