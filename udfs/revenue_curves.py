@@ -28,6 +28,7 @@ import pandas as pd
 
 from schemas.events import DEVICES, FORMATS, INVENTORY
 from udfs import rules
+from udfs.model_features import key_parts
 
 FEATURES = ("country_tier", "device", "format", "inventory", "hour_of_day", "is_weekend", "log_level",
             "relative_floor")
@@ -63,23 +64,32 @@ def _codes(values: pd.Series, vocabulary: tuple[str, ...]) -> np.ndarray:
 
 def features(coarse_keys: pd.Series, fine_keys: pd.Series | None, hour: np.ndarray, weekend: np.ndarray,
              floors: np.ndarray, levels: dict[str, float], premiums: dict[str, float]) -> np.ndarray:
-    """The feature matrix (rows, FEATURES) of segments at floors; keys as rules.segment_key makes them."""
-    parts = pd.DataFrame([rules.split_segment_key(k) for k in coarse_keys.astype(str)],
-                         columns=list(rules.SEGMENT_KEY_FIELDS[rules.COARSE]))
-    hour = np.asarray(hour, dtype=np.float64)
-    premium = (np.zeros(len(coarse_keys)) if fine_keys is None
-               else fine_keys.map(premiums).fillna(0.0).to_numpy(np.float64))
-    coarse_level = coarse_keys.map(levels).fillna(levels[NETWORK_LEVEL]).to_numpy(np.float64)
-    hour_effect = np.array([levels.get(hour_key(h), 0.0) for h in hour.astype(int)])
+    """The feature matrix (rows, FEATURES) of segments at floors; keys as rules.segment_key makes them.
+    Rows repeat few segments (an auction log, or a segment at every grid floor), so everything but
+    the floor is computed once per distinct segment and hour, then spread to the rows."""
+    segments = pd.DataFrame({
+        "coarse": coarse_keys.to_numpy(),
+        "fine": "" if fine_keys is None else fine_keys.fillna("").to_numpy(),  # "": no premium
+        "hour": np.asarray(hour, dtype=np.int64), "weekend": np.asarray(weekend, dtype=bool),
+    })
+    row, distinct = pd.MultiIndex.from_frame(segments).factorize()
+    distinct = distinct.to_frame(index=False, name=list(segments.columns))
+    parts = key_parts(distinct["coarse"])
+    parts.columns = list(rules.SEGMENT_KEY_FIELDS[rules.COARSE])
+    premium = distinct["fine"].map(premiums).fillna(0.0).to_numpy(np.float64)
+    coarse_level = distinct["coarse"].map(levels).fillna(levels[NETWORK_LEVEL]).to_numpy(np.float64)
+    hour_effect = distinct["hour"].map(lambda h: levels.get(hour_key(h), 0.0)).to_numpy(np.float64)
     log_level = coarse_level + hour_effect + premium
-    cols = {
+    per_segment = {
         "country_tier": pd.to_numeric(parts["country_tier"], errors="coerce").to_numpy(np.float64),
         "device": _codes(parts["device_category"], DEVICES),
         "format": _codes(parts["format"], FORMATS),
         "inventory": _codes(parts["inventory_type"], INVENTORY),
-        "hour_of_day": hour, "is_weekend": np.asarray(weekend, dtype=np.float64),
-        "log_level": log_level, "relative_floor": log_floor(floors) - log_level,
+        "hour_of_day": distinct["hour"].to_numpy(np.float64), "is_weekend": distinct["weekend"].to_numpy(np.float64),
+        "log_level": log_level,
     }
+    cols = {name: values[row] for name, values in per_segment.items()}
+    cols["relative_floor"] = log_floor(floors) - cols["log_level"]
     return np.column_stack([cols[f] for f in FEATURES])
 
 
