@@ -292,7 +292,8 @@ def load_curves(ref: ModelRef) -> revenue_curves.RevenueCurveModel | None:
         raise ModelStoreError(f"{ref.uri}: revenue curves incomplete, missing {sorted(set(files) - set(present))}")
     try:
         curves = revenue_curves.RevenueCurveModel.from_files(present)
-        probe = pd.DataFrame({"level": [rules.COARSE], "segment_key": ["banner|standard|mobile|1"],
+        probe = pd.DataFrame({"level": [rules.COARSE],
+                              "segment_key": [rules.coarse_segment_key("banner", "standard", "mobile", 1)],
                               "hour_of_day": [12], "is_weekend": [False]})
         revenue, fill, _known = curves.curves(probe, floor_policy.FLOOR_GRID)
     except Exception as err:  # noqa: BLE001 - any defect of the files means the version is unusable
