@@ -83,11 +83,7 @@ def floors(rows: pd.DataFrame, predicted_cpm_eur: np.ndarray) -> list[float]:
     """The brief's floor per row: prediction x confidence (data points) x competition
     (prime time of the window, premium share >= 0.5), clamped and rounded."""
     prime = pd.to_datetime(rows["window_start"]).dt.hour.map(rules.is_prime_time)
-    return [
-        rules.floor_price(float(cpm), int(points), bool(is_prime), bool(share >= 0.5))
-        for cpm, points, is_prime, share in zip(predicted_cpm_eur, rows["auctions"], prime, rows["premium_share"],
-                                                 strict=True)
-    ]
+    return floor_policy.brief_floors(predicted_cpm_eur, rows["auctions"], prime, rows["premium_share"] >= 0.5).tolist()
 
 
 class ModelWatcher:
