@@ -264,14 +264,19 @@ def training_baseline(lake_uri: str, start: pd.Timestamp, end: pd.Timestamp) -> 
     return drift.build_baseline(raw)
 
 
+def raw_auctions(lake_uri: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The distinct auctions of raw/ in [start, end) with what the revenue model and gate read."""
+    where = (ds.field("event_time") >= start.to_pydatetime()) & (ds.field("event_time") < end.to_pydatetime())
+    columns = ["impression_id", "event_time", "country", "device_category", "format", "inventory_type", "domain",
+               "ad_unit", "floor_price_eur", "filled", "cpm_eur", "top_bid_eur"]
+    return lake.read(lake_uri, RAW_PREFIX, columns, where).drop_duplicates("impression_id").reset_index(drop=True)
+
+
 def train_revenue_curves(lake_uri: str, start: pd.Timestamp, end: pd.Timestamp
                          ) -> tuple[revenue_curves.RevenueCurveModel | None, dict]:
     """Revenue curves from the raw auctions of [start, end) (training/revenue_model.py); None
     when the logs hold no exploration floors to learn the floor's effect from."""
-    where = (ds.field("event_time") >= start.to_pydatetime()) & (ds.field("event_time") < end.to_pydatetime())
-    columns = ["impression_id", "event_time", "country", "device_category", "format", "inventory_type", "domain",
-               "ad_unit", "floor_price_eur", "filled", "cpm_eur", "top_bid_eur"]
-    raw = lake.read(lake_uri, RAW_PREFIX, columns, where).drop_duplicates("impression_id")
+    raw = raw_auctions(lake_uri, start, end)
     explored = float((raw["floor_price_eur"] != rules.STATIC_FLOOR_EUR).mean()) if len(raw) else 0.0
     info = {"auctions": len(raw), "share_not_at_static_floor": round(explored, 4)}
     try:
@@ -289,10 +294,7 @@ def revenue_gate_decision(lake_uri: str, curves: revenue_curves.RevenueCurveMode
                           end: pd.Timestamp) -> dict:
     """training/revenue_gate.py on the held-out days' raw auctions: the candidate's floors against
     the current model's (its revenue curves; the static floor when it has none)."""
-    where = (ds.field("event_time") >= start.to_pydatetime()) & (ds.field("event_time") < end.to_pydatetime())
-    columns = ["impression_id", "event_time", "country", "device_category", "format", "inventory_type", "domain",
-               "ad_unit", "floor_price_eur", "filled", "cpm_eur"]
-    raw = lake.read(lake_uri, RAW_PREFIX, columns, where).drop_duplicates("impression_id").reset_index(drop=True)
+    raw = raw_auctions(lake_uri, start, end)
     settings = PolicySettings()
     if raw.empty:
         return {"promote": False, "reason": f"no raw auctions between {start} and {end}", "champion": None}
