@@ -49,6 +49,7 @@ from schemas.events import DEVICES, FORMATS, INVENTORY
 from simulator import bidders
 from simulator.market import DEFAULT_START, Curves, Exploration, FloorPolicy, Market, Simulation
 from training import revenue_model
+from training.revenue_gate import bootstrap_weights
 from udfs import rules
 from udfs.floor_policy import FLOOR_GRID, PolicySettings, brief_floors, revenue_floors
 from udfs.revenue_curves import RevenueCurveModel
@@ -277,11 +278,6 @@ def closed_loop(setup: Setup, model: RevenueCurveModel, seed: int) -> pd.DataFra
 # ----------------------------------------------------------------------------- the report
 
 
-def bootstrap_weights(clusters: int, replicates: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(clusters, np.full(clusters, 1.0 / clusters), size=replicates).astype(np.float64)
-
-
 def summarise(sums: pd.DataFrame, weights: np.ndarray, by: str | None = None) -> pd.DataFrame:
     """Per arm (and ``by`` group): RPM, fill, CPM, lift vs static and share of the oracle's lift,
     each with its bootstrap 95% interval."""
@@ -332,7 +328,7 @@ def paired_difference(sums: pd.DataFrame, weights: np.ndarray, a: str, b: str) -
     return float(point), float(lo), float(hi)
 
 
-def loop_summary(loop: pd.DataFrame, open_table: pd.DataFrame | None) -> pd.DataFrame:
+def loop_summary(loop: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for arm, part in loop.groupby("arm", sort=False):
         daily = part.groupby(["segment_key", "day"])["floor"].mean().unstack("day")
@@ -459,7 +455,7 @@ def run(setup: Setup, out: Path, command: str) -> dict[str, Any]:
     by_hour = summarise(sums, weights, "hour_of_day")
     vs_global = paired_difference(sums, weights, "model", "global")
     loop_rows = closed_loop(setup, model, setup.seeds[0])
-    loop = loop_summary(loop_rows, None)
+    loop = loop_summary(loop_rows)
     # The open loop's RPM of each arm on the same seed and days as the closed loop.
     first = sums[(sums["seed"] == setup.seeds[0]) & (sums["cluster"] < 24 * setup.loop_days)]
     open_rpm = first.groupby("arm")["revenue"].sum() / first[first["arm"] == "static"]["auctions"].sum()

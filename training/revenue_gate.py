@@ -38,6 +38,12 @@ BANDWIDTH = 0.15  # half-width of the window in log floor: floors within x/÷ 1.
 REPLICATES = 1000
 
 
+def bootstrap_weights(clusters: int, replicates: int, seed: int = 0) -> np.ndarray:
+    """Cluster bootstrap: per replicate, how many times each cluster is drawn (replicates x clusters)."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(clusters, np.full(clusters, 1.0 / clusters), size=replicates).astype(np.float64)
+
+
 @dataclass
 class AuctionCurves:
     """A model's R(f), F(f) on the grid per distinct segment and hour, and each auction's row."""
@@ -146,8 +152,7 @@ def evaluate(events: pd.DataFrame, arms: Mapping[str, np.ndarray], settings: Pol
         sums[arm] = (base_rev + corr_rev * scale, base_fill + corr_fill * scale)
     count = (np.bincount(cluster_all, minlength=n_clusters) if model is not None
              else np.bincount(cluster, minlength=n_clusters)).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    boot = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=REPLICATES).astype(np.float64)
+    boot = bootstrap_weights(n_clusters, REPLICATES, seed)
 
     def per_auction(v: np.ndarray) -> tuple[float, np.ndarray]:
         return float(v.sum() / count.sum()), (boot @ v) / (boot @ count)
