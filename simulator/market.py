@@ -541,15 +541,18 @@ class Market:
                              revenue=("revenue", "sum"), paid=("paid", "sum")))
         return _truth_ratios(pd.concat(out).reset_index())
 
-    def segment_keys(self, cols: Columns, level: str) -> pd.Series:
+    def segment_parts(self, cols: Columns) -> pd.DataFrame:
+        """The fields segment keys are made of, per auction (as the events carry them)."""
         net, unit = self.network, cols["unit"]
-        parts = pd.DataFrame({
+        return pd.DataFrame({
             "domain": net.domains[net.unit_domain[unit]], "ad_unit": net.unit_name[unit],
             "format": np.asarray(FORMATS)[net.unit_format[unit]],
             "inventory_type": np.asarray(INVENTORY)[net.unit_inventory[unit]],
             "device_category": np.asarray(DEVICES)[cols["device"]], "country_tier": net.country_tier[cols["country"]],
         })
-        return rules.segment_key_column(parts, level)
+
+    def segment_keys(self, cols: Columns, level: str) -> pd.Series:
+        return rules.segment_key_column(self.segment_parts(cols), level)
 
     def curves(self, sims: Sequence[Simulation], level: str = rules.FINE, grid: np.ndarray = FLOOR_GRID
                ) -> Curves:

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from schemas.events import DEVICES, FORMATS, INVENTORY
+from schemas.events import FORMATS
 from simulator import bidders
 from simulator.market import DEFAULT_START, Curves, Exploration, FloorPolicy, Market, Simulation
 from training import revenue_model
@@ -106,17 +106,12 @@ def train_model(setup: Setup) -> RevenueCurveModel:
 def segment_rows(market: Market, sim: Simulation, hour: datetime) -> pd.DataFrame:
     """One row per fine segment of ``sim``: its key and parts, and the calendar of ``hour`` (the
     window its floor is for)."""
-    net, c = market.network, sim.cols
-    keys = market.segment_keys(c, rules.FINE)
-    i = pd.Series(np.arange(len(sim))).groupby(keys.to_numpy()).first().to_numpy()
-    unit = c["unit"][i]
-    return pd.DataFrame({
-        "level": rules.FINE, "segment_key": keys.to_numpy()[i], "country_tier": net.country_tier[c["country"][i]],
-        "device_category": np.asarray(DEVICES)[c["device"][i]],
-        "format": np.asarray(FORMATS)[net.unit_format[unit]],
-        "inventory_type": np.asarray(INVENTORY)[net.unit_inventory[unit]],
-        "hour_of_day": hour.hour, "is_weekend": hour.weekday() >= 5,
-    })
+    parts = market.segment_parts(sim.cols)
+    keys = rules.segment_key_column(parts, rules.FINE)
+    first = pd.Series(np.arange(len(sim))).groupby(keys.to_numpy()).first().to_numpy()
+    rows = parts.iloc[first].reset_index(drop=True)
+    return rows.assign(level=rules.FINE, segment_key=keys.to_numpy()[first], hour_of_day=hour.hour,
+                       is_weekend=hour.weekday() >= 5)
 
 
 def brief_arm(window: Simulation, next_rows: pd.DataFrame) -> np.ndarray:
