@@ -3,6 +3,8 @@
 Layout (BRIEF.md "Data lake layout"), under the lake root (file:// locally, s3:// on AWS):
 
     models/production/current/manifest.json      {"version": "<version>", ...}: the one in use
+                                                 (the champion), and optionally
+                                                 "challenger": "<version>", the challenger arm
     models/production/current/<version>/         booster, feature list, metrics, baseline.json
     models/production/champion/, challenger/     candidates and the previous current (see training)
 
@@ -164,6 +166,34 @@ def write_manifest(lake_uri: str, version: str, **extra: str) -> None:
     write_bytes(manifest_uri(lake_uri), json.dumps({"version": version, **extra}, indent=1).encode())
 
 
+@dataclass(frozen=True)
+class Manifest:
+    """Both arms the manifest names: the champion (its "version") and the challenger, if any."""
+
+    champion: ModelRef
+    challenger: ModelRef | None = None
+    replaced: str = ""  # the champion before this one: what `rollback` goes back to
+
+
+def parse_arms(lake_uri: str, raw: bytes | None) -> Manifest | None:
+    """The Manifest a manifest's content names (None for no manifest); ModelStoreError if the
+    champion or a named challenger is not a valid version."""
+    champion = parse_manifest(lake_uri, raw)
+    if champion is None:
+        return None
+    body = json.loads(raw)  # parse_manifest has checked it is a JSON object with a version
+    challenger = str(body.get("challenger") or "").strip()
+    if "/" in challenger:
+        raise ModelStoreError(f"{manifest_uri(lake_uri)}: invalid challenger {challenger!r}")
+    ref = ModelRef(challenger, join(lake_uri, CURRENT, challenger)) if challenger and challenger != champion.version \
+        else None
+    return Manifest(champion, ref, str(body.get("replaced") or ""))
+
+
+def read_arms(lake_uri: str) -> Manifest | None:
+    return parse_arms(lake_uri, read_bytes(manifest_uri(lake_uri), missing_ok=True))
+
+
 def load_baseline(ref: ModelRef) -> Baseline:
     uri = ref.artifact(BASELINE_FILE)
     try:
@@ -227,6 +257,49 @@ def promote(lake_uri: str, version: str, source: str = "challenger") -> ModelRef
     ref = current_model(lake_uri)
     if ref is None or ref.version != version:
         raise ModelStoreError(f"{manifest_uri(lake_uri)} does not name {version} after the promotion")
+    return ref
+
+
+def start_challenger(lake_uri: str, version: str) -> Manifest:
+    """Serve `version` (from the challenger slot) as the challenger arm beside the champion.
+
+    Its files go to current/<version>/ first; the manifest, rewritten with the same champion and
+    a "challenger", comes last. A promotion or a rollback ends the challenger arm.
+    """
+    arms = read_arms(lake_uri)
+    if arms is None:
+        raise ModelStoreError(f"{manifest_uri(lake_uri)}: no champion yet; promote a version before a challenger")
+    write_version(lake_uri, "current", version, read_version(lake_uri, "challenger", version))
+    body = json.loads(read_bytes(manifest_uri(lake_uri)) or b"{}")
+    write_bytes(manifest_uri(lake_uri), json.dumps(body | {"challenger": version}, indent=1).encode())
+    return read_arms(lake_uri)
+
+
+def stop_challenger(lake_uri: str) -> Manifest | None:
+    """The champion alone again (one manifest write)."""
+    raw = read_bytes(manifest_uri(lake_uri), missing_ok=True)
+    if raw is None:
+        return None
+    body = {k: v for k, v in json.loads(raw).items() if k != "challenger"}
+    write_bytes(manifest_uri(lake_uri), json.dumps(body, indent=1).encode())
+    return read_arms(lake_uri)
+
+
+def rollback(lake_uri: str) -> ModelRef:
+    """Back to the champion the current one replaced: one manifest write (its files are still in
+    current/<version>/ from its own promotion; copied back from champion/ if they are not)."""
+    arms = read_arms(lake_uri)
+    if arms is None or not arms.replaced:
+        raise ModelStoreError(f"{manifest_uri(lake_uri)}: no previous champion to roll back to")
+    previous = arms.replaced
+    if read_bytes(join(slot_uri(lake_uri, "current", previous), BOOSTER_FILE), missing_ok=True) is None:
+        write_version(lake_uri, "current", previous, read_version(lake_uri, "champion", previous))
+    # The version before `previous` is in the champion slot's history; the rolled-back one is
+    # what a second rollback would go back to, so two rollbacks undo each other.
+    write_manifest(lake_uri, previous, promoted_from="rollback", replaced=arms.champion.version)
+    ref = current_model(lake_uri)
+    if ref is None or ref.version != previous:
+        raise ModelStoreError(f"{manifest_uri(lake_uri)} does not name {previous} after the rollback")
     return ref
 
 
