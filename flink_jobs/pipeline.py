@@ -213,6 +213,9 @@ SELECT level, segment_key,
     scored.predicted_cpm_eur AS predicted_cpm_eur,
     scored.model_version AS model_version,
     scored.policy AS policy,
+    -- The challenger arm's floor from the same window (NULL without a challenger): same item.
+    scored.challenger_floor_eur AS challenger_floor_eur,
+    scored.challenger_model_version AS challenger_model_version,
     window_start, window_end,
     auctions AS data_points,
     UNIX_TIMESTAMP(DATE_FORMAT(window_end, 'yyyy-MM-dd HH:mm:ss')) + {ttl_s} AS expires_at
@@ -267,12 +270,13 @@ FROM segment_windows""")
     statements.add_insert_sql(f"""
 INSERT INTO floors_dynamodb
 SELECT level, segment_key, floor_eur, predicted_cpm_eur, model_version, policy,
-    DATE_FORMAT(window_start, '{ISO_8601}'), DATE_FORMAT(window_end, '{ISO_8601}'), data_points, expires_at
+    DATE_FORMAT(window_start, '{ISO_8601}'), DATE_FORMAT(window_end, '{ISO_8601}'), data_points, expires_at,
+    challenger_floor_eur, challenger_model_version
 FROM floors""")
     statements.add_insert_sql(f"""
 INSERT INTO floors_parquet
 SELECT level, segment_key, floor_eur, predicted_cpm_eur, model_version, policy, window_start, window_end,
-    data_points, expires_at, {partition_columns("window_start")}
+    data_points, expires_at, challenger_floor_eur, challenger_model_version, {partition_columns("window_start")}
 FROM floors""")
     add_online_feature_writes(t_env, config, statements)
 

@@ -13,7 +13,17 @@ policy of `Model.floor.policy` (udfs/floor_policy.py):
   not written): readers use its coarse segment's, which the model does know. A version without
   revenue curves, and the provisional rule, fall back to `brief`;
 - `brief`: the brief's rule (rules.floor_price) on the predicted CPM.
-It returns ROW(floor_eur, predicted_cpm_eur, model_version, policy).
+It returns ROW(floor_eur, predicted_cpm_eur, model_version, policy, challenger_floor_eur,
+challenger_model_version).
+
+Champion and challenger: the manifest names the champion ("version") and may name a challenger
+(udfs/model_store.py `read_arms`). The challenger is loaded beside the champion with the same
+checks, failure handling and backoff (counted apart, in ChallengerLoadFailures and
+ChallengerLoadRetries); a challenger that is not loaded means the champion alone. Each row then
+also gets the challenger's floor, from the same policy and settings on the challenger's model, with
+its own move-cap memory: challenger_floor_eur and challenger_model_version, NULL where the
+challenger did not make the floor (no challenger, a broken prediction, a fine segment its curves
+do not know). Without a challenger both are NULL and every other output is unchanged.
 
 Model swaps without a restart: every call first checks the manifest
 (models/production/current/manifest.json), at most once per `Model.manifest.poll.interval`;
@@ -33,7 +43,10 @@ a new version is loaded in place. What happens when something is wrong:
 
 Metrics, in the group `kinesisanalytics` (MSF forwards that group to CloudWatch): FloorsScored,
 FallbackFloors, ModelLoadFailures, ModelLoadRetries (counters) and ModelVersion (gauge: the version's timestamp
-digits, e.g. 20261125170102; 0 = provisional rule; -1 = a version not named by a timestamp).
+digits, e.g. 20261125170102; 0 = provisional rule; -1 = a version not named by a timestamp), all of the
+champion; for the challenger ChallengerFloorsScored (rows given a challenger floor),
+ChallengerLoadFailures, ChallengerLoadRetries (counters) and ChallengerModelVersion (gauge, same
+digits; 0 = no challenger loaded).
 
 Shipped to the Python workers by value: no repository path on MSF workers.
 """
@@ -45,6 +58,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -68,6 +82,8 @@ SCORED_TYPE = DataTypes.ROW([
     DataTypes.FIELD("predicted_cpm_eur", DataTypes.DOUBLE()),
     DataTypes.FIELD("model_version", DataTypes.STRING()),
     DataTypes.FIELD("policy", DataTypes.STRING()),
+    DataTypes.FIELD("challenger_floor_eur", DataTypes.DOUBLE()),
+    DataTypes.FIELD("challenger_model_version", DataTypes.STRING()),
 ])
 
 
@@ -86,8 +102,28 @@ def floors(rows: pd.DataFrame, predicted_cpm_eur: np.ndarray) -> list[float]:
     return floor_policy.brief_floors(predicted_cpm_eur, rows["auctions"], prime, rows["premium_share"] >= 0.5).tolist()
 
 
+@dataclass
+class ArmState:
+    """One arm's model, its load failures and retry backoff, and the floors it set last (the
+    memory of its move cap)."""
+
+    name: str
+    model: model_store.LoadedModel | None = None
+    load_failures: int = 0
+    load_retries: int = 0
+    last_floors: dict[tuple[str, str], float] = field(default_factory=dict)  # (level, key) -> floor
+    # The manifest's version that failed to load: how often in a row, and when to try again.
+    failed_ref: model_store.ModelRef | None = None
+    failed_loads: int = 0
+    retry_at: float = float("inf")
+
+    def clear_failure(self) -> None:
+        self.failed_ref, self.failed_loads, self.retry_at = None, 0, float("inf")
+
+
 class ModelWatcher:
-    """The model in use, refreshed from the manifest at most once per poll interval."""
+    """The models in use (the champion, and the challenger when the manifest names one), refreshed
+    from the manifest at most once per poll interval."""
 
     def __init__(self, lake_uri: str, poll_interval_s: float, clock: Callable[[], float] = time.monotonic,
                  max_retry_backoff_s: float = 900.0, policy: str = floor_policy.REVENUE,
@@ -95,23 +131,42 @@ class ModelWatcher:
         self.lake_uri = lake_uri
         self.policy = floor_policy.check_policy(policy)
         self.settings = settings
-        self.last_floors: dict[tuple[str, str], float] = {}  # (level, segment key) -> the floor set last
         self.poll_interval_s = poll_interval_s
         self.clock = clock
         self.max_retry_backoff_s = max_retry_backoff_s
-        self.model: model_store.LoadedModel | None = None
-        self.load_failures = 0
-        self.load_retries = 0
+        self.champion = ArmState("champion")
+        self.challenger = ArmState("challenger")
         self._next_poll = float("-inf")
         self._last_manifest: bytes | None = None
-        # The manifest's version that failed to load: how often in a row, and when to try again.
-        self._failed_ref: model_store.ModelRef | None = None
-        self._failed_loads = 0
-        self._retry_at = float("inf")
+
+    # The champion's state under the names the job and its tests have always used.
+    @property
+    def model(self) -> model_store.LoadedModel | None:
+        return self.champion.model
+
+    @model.setter
+    def model(self, loaded: model_store.LoadedModel | None) -> None:
+        self.champion.model = loaded
+
+    @property
+    def load_failures(self) -> int:
+        return self.champion.load_failures
+
+    @property
+    def load_retries(self) -> int:
+        return self.champion.load_retries
+
+    @property
+    def last_floors(self) -> dict[tuple[str, str], float]:
+        return self.champion.last_floors
 
     @property
     def version(self) -> str:
         return self.model.version if self.model else PROVISIONAL_MODEL_VERSION
+
+    @property
+    def challenger_version(self) -> str | None:
+        return self.challenger.model.version if self.challenger.model else None
 
     def refresh(self) -> None:
         now = self.clock()
@@ -121,75 +176,115 @@ class ModelWatcher:
         try:
             raw = model_store.read_bytes(model_store.manifest_uri(self.lake_uri), missing_ok=True)
         except model_store.ModelStoreError as err:
-            self._failed(f"manifest unreadable: {err}")
+            self._failed(self.champion, f"manifest unreadable: {err}")
             return
         if raw is None:
             return  # never promoted
         if raw == self._last_manifest:
-            if self._failed_ref is not None and now >= self._retry_at:
-                self.load_retries += 1
-                self._load(self._failed_ref, now)
+            for arm in (self.champion, self.challenger):
+                if arm.failed_ref is not None and now >= arm.retry_at:
+                    arm.load_retries += 1
+                    self._load(arm, arm.failed_ref, now)
             return  # nothing changed since the last look (or not yet time to try again)
         self._last_manifest = raw
-        self._failed_ref, self._failed_loads, self._retry_at = None, 0, float("inf")
+        self.champion.clear_failure()
+        self.challenger.clear_failure()
         try:
             ref = model_store.parse_manifest(self.lake_uri, raw)
         except Exception as err:  # noqa: BLE001 - whatever is wrong with a manifest, the job keeps scoring
-            self._failed(str(err))
+            self._failed(self.champion, str(err))
             return
-        if ref is None or (self.model and ref.version == self.model.version):
-            return
-        self._load(ref, now)
+        if ref is not None and not (self.model and ref.version == self.model.version):
+            self._load(self.champion, ref, now)
+        self._refresh_challenger(raw, now)
 
-    def _load(self, ref: model_store.ModelRef, now: float) -> None:
+    def _refresh_challenger(self, raw: bytes, now: float) -> None:
+        """The challenger the manifest names: loaded when new, dropped when no longer named."""
+        try:
+            arms = model_store.parse_arms(self.lake_uri, raw)
+            ref = arms.challenger if arms is not None else None
+        except Exception as err:  # noqa: BLE001 - a bad challenger entry means the champion alone
+            self._failed(self.challenger, str(err))
+            ref = None
+        if ref is None:
+            if self.challenger.model is not None:
+                log.info("challenger %s stopped", self.challenger.model.version)
+            self.challenger.model = None
+            self.challenger.last_floors.clear()
+        elif not (self.challenger.model and ref.version == self.challenger.model.version):
+            self._load(self.challenger, ref, now)
+
+    def _load(self, arm: ArmState, ref: model_store.ModelRef, now: float) -> None:
         try:
             loaded = model_store.load_model(ref)
         except Exception as err:  # noqa: BLE001 - whatever is wrong with a model, the job keeps scoring
-            self._failed(str(err))
+            if arm is self.challenger:
+                self.challenger.model = None  # not the challenger the manifest names: the champion alone
+            self._failed(arm, str(err))
             # Backoff: a version that is still uploading or being repaired is looked at again
             # soon, one that stays broken ever more rarely.
-            self._failed_ref = ref
-            self._failed_loads += 1
-            backoff = min(self.max_retry_backoff_s, self.poll_interval_s * 2**self._failed_loads)
-            self._retry_at = now + backoff
+            arm.failed_ref = ref
+            arm.failed_loads += 1
+            backoff = min(self.max_retry_backoff_s, self.poll_interval_s * 2**arm.failed_loads)
+            arm.retry_at = now + backoff
             return
-        log.info("model %s loaded (was %s)", loaded.version, self.version)
-        self.model = loaded
-        self._failed_ref, self._failed_loads, self._retry_at = None, 0, float("inf")
+        log.info("%s model %s loaded (was %s)", arm.name, loaded.version,
+                 arm.model.version if arm.model else "none")
+        arm.model = loaded
+        arm.clear_failure()
 
-    def _failed(self, reason: str) -> None:
-        self.load_failures += 1
-        log.error("model not loaded, keeping %s: %s", self.version, reason)
+    def _failed(self, arm: ArmState, reason: str) -> None:
+        arm.load_failures += 1
+        if arm is self.challenger:
+            log.error("challenger model not loaded, scoring with the champion alone: %s", reason)
+        else:
+            log.error("model not loaded, keeping %s: %s", self.version, reason)
 
     def score(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-        """(floor_eur, predicted_cpm_eur, model_version, policy) per row, and how many rows fell
-        back to the provisional rule."""
+        """(floor_eur, predicted_cpm_eur, model_version, policy, challenger_floor_eur,
+        challenger_model_version) per row, and how many rows fell back to the provisional rule."""
         self.refresh()
+        out, fallback = self._score_arm(self.champion, rows)
+        challenger = self.challenger.model
+        if challenger is None:
+            out["challenger_floor_eur"] = np.full(len(rows), np.nan)
+            out["challenger_model_version"] = np.full(len(rows), None, dtype=object)
+        else:
+            theirs, _ = self._score_arm(self.challenger, rows)
+            made = (theirs["model_version"] == challenger.version).to_numpy() & \
+                np.isfinite(theirs["floor_eur"].to_numpy(np.float64))
+            out["challenger_floor_eur"] = np.where(made, theirs["floor_eur"].to_numpy(np.float64), np.nan)
+            out["challenger_model_version"] = np.where(made, challenger.version, None).astype(object)
+        return out, fallback
+
+    def _score_arm(self, arm: ArmState, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        """One arm's (floor_eur, predicted_cpm_eur, model_version, policy) per row, and its fallbacks."""
+        model = arm.model
         predicted = rows["mean_cpm_eur"].to_numpy(np.float64, copy=True)
         versions = np.full(len(rows), PROVISIONAL_MODEL_VERSION, dtype=object)
         fallback = len(rows)
-        if self.model is not None:
+        if model is not None:
             try:
-                model_cpm = self.model.predict(model_inputs(rows, self.model.features))
+                model_cpm = model.predict(model_inputs(rows, model.features))
             except Exception as err:  # noqa: BLE001 - a failed prediction means the provisional rule, not a crash
-                log.error("model %s failed to predict %d rows: %s", self.model.version, len(rows), err)
+                log.error("model %s failed to predict %d rows: %s", model.version, len(rows), err)
                 model_cpm = np.full(len(rows), np.nan)
             good = np.isfinite(model_cpm) & (model_cpm > 0)
             predicted[good] = model_cpm[good]
-            versions[good] = self.model.version
+            versions[good] = model.version
             fallback = int((~good).sum())
         floor = np.asarray(floors(rows, predicted), dtype=np.float64)
         policy = np.full(len(rows), floor_policy.BRIEF, dtype=object)
-        curves = self.model.curves if self.model is not None else None
+        curves = model.curves if model is not None else None
         if self.policy == floor_policy.REVENUE and curves is not None and len(rows):
-            floor, policy = self._revenue_floors(rows, curves, floor, policy)
-            versions = np.where(policy == floor_policy.REVENUE, self.model.version, versions)
+            floor, policy = self._revenue_floors(arm, rows, curves, floor, policy)
+            versions = np.where(policy == floor_policy.REVENUE, model.version, versions)
         out = pd.DataFrame({"floor_eur": floor, "predicted_cpm_eur": predicted, "model_version": versions,
                             "policy": policy})
         return out, fallback
 
-    def _revenue_floors(self, rows: pd.DataFrame, curves: revenue_curves.RevenueCurveModel, floor: np.ndarray,
-                        policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _revenue_floors(self, arm: ArmState, rows: pd.DataFrame, curves: revenue_curves.RevenueCurveModel,
+                        floor: np.ndarray, policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The revenue policy where the model knows the segment; NULL for fine segments it does not."""
         next_window = pd.to_datetime(rows["window_end"])  # the floor is for the window that starts here
         segments = pd.DataFrame({"level": rows["level"].to_numpy(), "segment_key": rows["segment_key"].to_numpy(),
@@ -198,18 +293,18 @@ class ModelWatcher:
         try:
             revenue, fill, known = curves.curves(segments, floor_policy.FLOOR_GRID)
         except Exception as err:  # noqa: BLE001 - broken curves mean the brief's rule, not a crash
-            log.error("revenue curves of %s failed on %d rows: %s", self.model.version, len(rows), err)
+            log.error("revenue curves of %s failed on %d rows: %s", arm.model.version, len(rows), err)
             return floor, policy
         good = known & np.isfinite(revenue).all(axis=1) & np.isfinite(fill).all(axis=1)
         keys = list(zip(segments["level"], segments["segment_key"], strict=True))
-        previous = np.array([self.last_floors.get(k, np.nan) for k in keys])
+        previous = np.array([arm.last_floors.get(k, np.nan) for k in keys])
         floor = floor.copy()
         if good.any():
             chosen = floor_policy.revenue_floors(floor_policy.FLOOR_GRID, revenue[good], fill[good], previous[good],
                                                  self.settings)
             floor[good] = chosen
             policy = np.where(good, floor_policy.REVENUE, policy)
-            self.last_floors.update((keys[i], f) for i, f in zip(np.flatnonzero(good), chosen, strict=True))
+            arm.last_floors.update((keys[i], f) for i, f in zip(np.flatnonzero(good), chosen, strict=True))
         unknown_fine = ~known & (segments["level"].to_numpy() == rules.FINE)
         floor[unknown_fine] = np.nan  # left to the coarse segment's floor
         return floor, policy
@@ -238,8 +333,14 @@ class ScoreFloor(ScalarFunction):
         self.failures = group.counter("ModelLoadFailures")
         self.retries = group.counter("ModelLoadRetries")
         group.gauge("ModelVersion", lambda: version_gauge(self.watcher.version))
+        self.challenger_scored = group.counter("ChallengerFloorsScored")
+        self.challenger_failures = group.counter("ChallengerLoadFailures")
+        self.challenger_retries = group.counter("ChallengerLoadRetries")
+        group.gauge("ChallengerModelVersion", lambda: version_gauge(self.watcher.challenger_version or
+                                                                    PROVISIONAL_MODEL_VERSION))
         self._reported_failures = 0
         self._reported_retries = 0
+        self._reported_challenger = (0, 0)
         # Load (or fail to load) at start, not at the first window. A failure here is counted
         # with the first batch: metrics updated outside a batch never reach Flink.
         self.watcher.refresh()
@@ -250,6 +351,12 @@ class ScoreFloor(ScalarFunction):
         self.retries.inc(self.watcher.load_retries - self._reported_retries)
         self._reported_retries = self.watcher.load_retries
 
+    def _report_challenger(self) -> None:
+        challenger, (failures, retries) = self.watcher.challenger, self._reported_challenger
+        self.challenger_failures.inc(challenger.load_failures - failures)
+        self.challenger_retries.inc(challenger.load_retries - retries)
+        self._reported_challenger = (challenger.load_failures, challenger.load_retries)
+
     def is_deterministic(self) -> bool:
         return False  # the answer depends on the model in use: never fold or duplicate the call
 
@@ -257,8 +364,10 @@ class ScoreFloor(ScalarFunction):
         rows = pd.DataFrame(dict(zip(WINDOW_COLUMNS, columns, strict=True)))
         out, fallback = self.watcher.score(rows)
         self._report_failures()
+        self._report_challenger()
         self.scored.inc(len(rows))
         self.fallbacks.inc(fallback)
+        self.challenger_scored.inc(int(out["challenger_model_version"].notna().sum()))
         return out
 
 

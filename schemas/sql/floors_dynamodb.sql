@@ -15,6 +15,9 @@ CREATE TABLE floors_dynamodb (
   window_end STRING,
   data_points BIGINT,
   expires_at BIGINT,
+  -- the challenger arm's floor of the same window and its model; NULL (no attribute) without one
+  challenger_floor_eur DOUBLE,
+  challenger_model_version STRING,
   PRIMARY KEY (level, segment_key) NOT ENFORCED
 ) WITH (
   'connector' = 'dynamodb',

@@ -10,6 +10,9 @@ CREATE TABLE floors_parquet (
   window_end TIMESTAMP(3),
   data_points BIGINT,
   expires_at BIGINT,
+  -- the challenger arm's floor of the same window and its model; NULL (no attribute) without one
+  challenger_floor_eur DOUBLE,
+  challenger_model_version STRING,
   `year` STRING, `month` STRING, `day` STRING, `hour` STRING
 ) PARTITIONED BY (`year`, `month`, `day`, `hour`) WITH (
   'connector' = 'filesystem',

@@ -89,7 +89,8 @@ def write_floors(floors: tuple[AppConfig, Any, Path], rows: list[tuple[str, int,
         start, end = hour_window(hour)
         values.append(
             f"('{LEVEL}', '{segment}', CAST({floor} AS DOUBLE), CAST({floor * 1.4} AS DOUBLE), "
-            f"'v-test', 'revenue', '{start}', '{end}', CAST(100 AS BIGINT), CAST(1800000000 AS BIGINT))"
+            f"'v-test', 'revenue', '{start}', '{end}', CAST(100 AS BIGINT), CAST(1800000000 AS BIGINT), "
+            "CAST(NULL AS DOUBLE), CAST(NULL AS STRING))"  # no challenger
         )
     config, _, jar = floors
     t_env = table_env(config, jar, conditional)
