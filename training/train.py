@@ -348,10 +348,18 @@ def backfill_if_empty(lake_uri: str, days: float, rate: float) -> None:
     progress(f"backfilled {stats['events']:,} events, {stats['feature_rows']:,} segment windows")
 
 
-def run_training(lake_uri: str, eval_days: int, version: str | None = None) -> TrainedModel:
+def run_training(lake_uri: str, eval_days: int, version: str | None = None,
+                 recent_days: float | None = None) -> TrainedModel:
+    """Train a version into the challenger slot. `recent_days`: only the feature windows of the
+    lake's last that many whole UTC days (back from the end of its latest window) are used: the
+    MLOps loop's retraining on the recent window (training/mlops.py)."""
     version = version or new_version()
     progress(f"reading {lake_uri}/{FEATURES_PREFIX}")
     features = read_features(lake_uri)
+    if recent_days is not None and not features.empty:
+        since = features["window_end"].max().ceil("D") - pd.Timedelta(days=recent_days)
+        features = features[features["window_start"] >= since].reset_index(drop=True)
+        progress(f"the recent window: feature windows from {since}")
     if features.empty:
         raise TrainingError(f"no feature history under {lake_uri}/{FEATURES_PREFIX}: run the job or backfill first "
                             "(make train backfills simulated history when the lake has none)")
