@@ -14,7 +14,7 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup venv jar npm browser run serve ab test test-unit test-all test-faults lint bench bench-feature-store \
         bench-floor-api standins-start \
-        standins-stop clean package package-check train promote \
+        standins-stop clean package package-check train promote mlops-demo \
         cluster-start cluster-submit cluster-savepoint cluster-resume cluster-stop cluster-status monitoring
 
 setup: venv jar npm
@@ -130,6 +130,13 @@ train: venv
 # `make promote VERSION=<v>`; roll back with `make promote VERSION=<older v> ARGS="--from champion"`.
 promote: venv
 	$(PY) -m training.train promote --lake $(LAKE) --version $(VERSION) $(ARGS)
+
+# The MLOps loop end to end on a fresh local lake (.local/mlops-demo/lake): simulated history with
+# exploration floors, a first champion, a +40% tier-1 bid drift, the drift verdict, retraining on the
+# recent window, the revenue gate, challenger, approval, promotion, a worse candidate refused, a
+# rollback, and the decision log (training/mlops.py, docs/mlops.md; about 4-5 minutes).
+mlops-demo: venv
+	$(PY) -m training.mlops demo $(ARGS)
 
 # A local Flink standalone cluster (JobManager + two TaskManagers, REST http://127.0.0.1:8181),
 # files under .local/flink/. The job reads $$YIELD_PROPERTIES (default: the local properties).
