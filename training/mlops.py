@@ -392,7 +392,7 @@ def write_drift_records(lake_uri: str, baseline_version: str, start: datetime, e
     return pd.DataFrame(summary)
 
 
-def worse_candidate(lake_uri: str, source: str, version: str, factor: float = 2.5) -> StepResult:
+def worse_candidate(lake_uri: str, source: str, version: str, factor: float = 3.0) -> StepResult:
     """A deliberately worse candidate for the demo: `source`'s files with every segment's price
     level in its revenue curves multiplied by `factor` (its floors land about that much too high),
     registered as a candidate with `source`'s lineage."""
@@ -420,7 +420,6 @@ def demo(root: Path, rate: float = 6.0, drift_amount: float = 0.4, rounds: int =
     """The loop end to end on a fresh local lake under `root` (see docs/mlops.md)."""
     from simulator.market import Drift, Exploration, Market, backfill
     from training import drift_calibration
-    from udfs import drift
     from udfs.drift_thresholds import CALIBRATED, DriftSettings
 
     t0 = time.perf_counter()
@@ -463,7 +462,6 @@ def demo(root: Path, rate: float = 6.0, drift_amount: float = 0.4, rounds: int =
                                    DEMO_START + timedelta(days=7), settings)
     verdicts["day"] = verdicts["window_start"].map(lambda t: f"{t:%Y-%m-%d}")
     print(verdicts.groupby(["day", "level"]).size().unstack(fill_value=0).to_string(), flush=True)
-    del drift  # the verdicts above came from udfs.drift through write_drift_records
     step(f"6/9 check-drift over the {lookback_hours:g} h since the drift began (hourly on AWS, over 6 h)")
     checked = _show(check_drift(lake_uri, lookback_hours=lookback_hours))
     if checked.outcome != "retrain":
@@ -477,7 +475,7 @@ def demo(root: Path, rate: float = 6.0, drift_amount: float = 0.4, rounds: int =
     _show(promote(lake_uri, candidate.version, require_approval=True))  # refused: no approval yet
     _show(approve(lake_uri, candidate.version, "demo-operator", "lift and fill reviewed"))
     _show(promote(lake_uri, candidate.version, require_approval=True))
-    step("8/9 a deliberately worse candidate (price levels x2.5 in its revenue curves) through the same gate")
+    step("8/9 a deliberately worse candidate (price levels x3 in its revenue curves) through the same gate")
     worse = worse_candidate(lake_uri, candidate.version, f"{candidate.version}-worse")
     _show(worse)
     _show(evaluate(lake_uri, worse.version))

@@ -182,12 +182,12 @@ def write_entry(lake_uri: str, entry: dict) -> dict:
 
 
 def entries(lake_uri: str) -> list[dict]:
-    """Every entry, oldest version first."""
+    """Every entry, in the order they were registered."""
     found = []
     for rel, _size, _tag in list_objects(model_store.join(lake_uri, REGISTRY_PREFIX)):
         if "/" not in rel and rel.endswith(".json"):
             found.append(read_entry(lake_uri, rel[: -len(".json")]))
-    return found
+    return sorted(found, key=lambda e: (e["created_at"], e["version"]))
 
 
 def register(lake_uri: str, version: str, metrics: dict, lineage: dict, reason: str) -> dict:
