@@ -3,11 +3,15 @@
     POST /v2/predict          one impression  -> its floor, predicted CPM, level, model, window
     POST /v2/predict/batch    up to 1,000     -> one answer each, in order
     GET  /v2/health           snapshot age, items, model versions; 503 past the staleness bound
+    GET  /v2/arms             champion/challenger: weights, answers per arm, sample-ratio-mismatch p-values
     GET  /v2/floors/prebid/{domain}           the domain's Prebid Floors Module file (public)
     GET  /v2/openapi.yaml     the checked-in OpenAPI document (serving/openapi.yaml)
 
 The request path reads one in-memory dict (``FloorsSnapshot.current``): it never computes a floor
-and never calls DynamoDB (DESIGN.md section 10). Run it with ``make serve`` (``python -m
+and never calls DynamoDB (DESIGN.md section 10). Each impression belongs to an arm, champion or
+challenger, by ``udfs.arms.arm_for(impression_id, arm_salt, model_weights)``; a challenger
+impression gets the item's challenger floor when it has one, else the champion's, and the answer
+names the arm that served. Run it with ``make serve`` (``python -m
 serving.api``); settings come from the job's application properties (the floors table) and
 ``YIELD_API_*`` environment variables (see ``Settings.from_env`` and docs/serving.md).
 """
@@ -47,9 +51,9 @@ from serving.keys import (
     key_id,
     retry_after_header,
 )
-from serving.metrics import Metrics
-from serving.snapshot import STATIC, FloorsSnapshot, Snapshot
-from udfs import rules
+from serving.metrics import ArmCounts, Metrics
+from serving.snapshot import ARMS, DEFAULT_ARM, STATIC, Floor, FloorsSnapshot, Snapshot
+from udfs import arms, rules
 from udfs.aws import aws_client
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
@@ -58,6 +62,8 @@ MAX_BODY_BYTES = 4 * 1024 * 1024  # a full batch of 1,000 requests is about 300 
 PREBID_REUSE_S = 1.0  # a domain's Prebid file is rebuilt at most once a second per snapshot
 PREBID_CACHE_MAX = 4096
 ENV_PREFIX = "YIELD_API_"
+# The champion/challenger split's salt: changing it reshuffles every impression between the arms.
+DEFAULT_ARM_SALT = "predictive-yield-arms-1"
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -92,7 +98,10 @@ class Settings:
     static_floor: float = rules.STATIC_FLOOR_EUR
     floor_min: float = rules.FLOOR_MIN_EUR
     skip_rate: int = 0  # Prebid skipRate, 0-100 (a holdout without floors)
+    # Champion/challenger weights (predict answers and the Prebid file's model groups) and the
+    # salt of the impression hash that splits them (udfs/arms.py).
     model_weights: Mapping[str, int] = field(default_factory=lambda: dict(prebid.DEFAULT_MODEL_WEIGHTS))
+    arm_salt: str = DEFAULT_ARM_SALT
     prebid_inventory_type: str = "standard"
     prebid_max_age_s: int = 60  # Cache-Control max-age of the Prebid file
     cors_origin: str = "*"
@@ -151,7 +160,7 @@ class Settings:
             rate_per_s=get("RATE_PER_S", d.rate_per_s, float), burst=get("BURST", d.burst, float),
             static_floor=get("STATIC_FLOOR_EUR", d.static_floor, float),
             floor_min=get("FLOOR_MIN_EUR", d.floor_min, float), skip_rate=get("SKIP_RATE", d.skip_rate, int),
-            model_weights=get("MODEL_WEIGHTS", d.model_weights, parse_weights),
+            model_weights=get("MODEL_WEIGHTS", d.model_weights, parse_weights), arm_salt=get("ARM_SALT", d.arm_salt),
             prebid_inventory_type=get("PREBID_INVENTORY_TYPE", d.prebid_inventory_type),
             prebid_max_age_s=get("PREBID_MAX_AGE_S", d.prebid_max_age_s, int),
             cors_origin=get("CORS_ORIGIN", d.cors_origin),
@@ -236,8 +245,9 @@ def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def decide(request: Mapping[str, Any], snapshot: Snapshot, now: float, static_floor: float) -> dict[str, Any]:
-    """The answer for one validated request: fine, else coarse, else static (dict lookups only)."""
+def lookup(request: Mapping[str, Any], snapshot: Snapshot, now: float) -> tuple[str, str | None, Floor | None]:
+    """(level, segment key, floor) for one validated request: fine, else coarse, else (static, None,
+    None) (dict lookups only)."""
     event = dict(request)
     event["country_tier"] = int(event["country_tier"])
     keys = segment_keys({"domain": "", "ad_unit": "", **event})  # the reader's keys, escaping included
@@ -246,13 +256,28 @@ def decide(request: Mapping[str, Any], snapshot: Snapshot, now: float, static_fl
     for level, key in keys.items():
         floor = snapshot.get(level, key, now)
         if floor is not None:
-            return {"impression_id": request["impression_id"], "floor_eur": floor.floor_eur, "level": level,
-                    "segment_key": key, "predicted_cpm": floor.predicted_cpm_eur,
-                    "model_version": floor.model_version, "window_start": floor.window_start,
-                    "window_end": floor.window_end}
-    return {"impression_id": request["impression_id"], "floor_eur": static_floor, "level": STATIC,
-            "segment_key": None, "predicted_cpm": None, "model_version": None, "window_start": None,
-            "window_end": None}
+            return level, key, floor
+    return STATIC, None, None
+
+
+def answer_for(level: str, key: str | None, floor: Floor | None, arm: str, static_floor: float) -> dict[str, Any]:
+    """The answer's fields (but the impression id) from a lookup, for an impression of `arm`."""
+    if floor is None:
+        return {"floor_eur": static_floor, "level": STATIC, "segment_key": None, "predicted_cpm": None,
+                "model_version": None, "arm": None, "window_start": None, "window_end": None}
+    served, floor_eur, version = floor.for_arm(arm)
+    return {"floor_eur": floor_eur, "level": level, "segment_key": key,
+            # the item holds the champion's prediction only
+            "predicted_cpm": floor.predicted_cpm_eur if served == DEFAULT_ARM else None,
+            "model_version": version, "arm": served, "window_start": floor.window_start,
+            "window_end": floor.window_end}
+
+
+def decide(request: Mapping[str, Any], snapshot: Snapshot, now: float, static_floor: float,
+           arm: str = DEFAULT_ARM) -> dict[str, Any]:
+    """The answer for one validated request of an impression of `arm`: fine, else coarse, else static."""
+    return {"impression_id": request["impression_id"],
+            **answer_for(*lookup(request, snapshot, now), arm, static_floor)}
 
 
 # The request fields a decision depends on (segment_keys reads these and nothing else).
@@ -260,20 +285,24 @@ SEGMENT_FIELDS = ("domain", "ad_unit", "device_category", "country_tier", "forma
 
 
 def decide_batch(requests: list[Mapping[str, Any]], snapshot: Snapshot, now: float, static_floor: float,
-                 timestamp: str) -> list[dict[str, Any]]:
+                 timestamp: str, arm_of: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
     """`decide` for each validated request of a batch, one snapshot and one instant: requests of the
-    same segment fields share one decision (the keys are built and looked up once per segment)."""
-    memo: dict[tuple[Any, ...], dict[str, Any]] = {}
+    same segment fields share one lookup (the keys are built and looked up once per segment) and
+    one answer per arm; the arm is each impression's own (`arm_of(impression_id)`, default champion)."""
+    lookups: dict[tuple[Any, ...], tuple[str, str | None, Floor | None]] = {}
+    answers: dict[tuple[tuple[Any, ...], str], dict[str, Any]] = {}
     out = []
     for request in requests:
         signature = tuple(request.get(name) for name in SEGMENT_FIELDS)
         if signature[3] is not None:
             signature = (*signature[:3], int(signature[3]), *signature[4:])  # 1 and 1.0 are one tier
-        base = memo.get(signature)
+        arm = DEFAULT_ARM if arm_of is None else arm_of(request["impression_id"])
+        base = answers.get((signature, arm))
         if base is None:
-            base = decide(request, snapshot, now, static_floor)
-            del base["impression_id"]
-            memo[signature] = base
+            found = lookups.get(signature)
+            if found is None:
+                found = lookups[signature] = lookup(request, snapshot, now)
+            base = answers[(signature, arm)] = answer_for(*found, arm, static_floor)
         out.append({"impression_id": request["impression_id"], **base, "prediction_timestamp": timestamp})
     return out
 
@@ -320,6 +349,22 @@ def create_app(
         raise ValueError(f"metrics {settings.metrics!r}: want 'off' or 'cloudwatch'")
     if settings.auth not in ("keys", "gateway"):
         raise ValueError(f"auth {settings.auth!r}: want 'keys' or 'gateway'")
+    unknown_arms = set(settings.model_weights) - set(ARMS)
+    if unknown_arms:
+        raise ValueError(f"model weights name {sorted(unknown_arms)}: the arms are {list(ARMS)}")
+    weights = dict(settings.model_weights)
+    arms.bounds(weights)  # a split that cannot be made fails here, not on the first request
+    arm_counts = ArmCounts(weights)
+
+    def arm_of(impression_id: str) -> str:
+        return arms.arm_for(impression_id, settings.arm_salt, weights)
+
+    def count_arms(answers: list[dict[str, Any]], assigned: list[str]) -> None:
+        assigned_counts = Counter(assigned)
+        served_counts = Counter(a["arm"] for a in answers if a["arm"] is not None)
+        arm_counts.add(assigned_counts, served_counts)
+        if metrics is not None:
+            metrics.count_arms(assigned_counts, served_counts)
     gateway_auth = settings.auth == "gateway"
     if settings.access_log not in ("json", "off"):
         raise ValueError(f"access_log {settings.access_log!r}: want 'json' or 'off'")
@@ -370,8 +415,8 @@ def create_app(
         except orjson.JSONDecodeError as err:
             raise RequestError("body", f"not valid JSON: {err}") from err
 
-    def answer(request: Mapping[str, Any], current: Snapshot, now: float, started: float) -> dict[str, Any]:
-        out = decide(request, current, now, settings.static_floor)
+    def answer(request: Mapping[str, Any], current: Snapshot, now: float, started: float, arm: str) -> dict[str, Any]:
+        out = decide(request, current, now, settings.static_floor, arm)
         out["prediction_timestamp"] = _iso(now)
         out["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
         return out
@@ -402,7 +447,9 @@ def create_app(
             validator.validate(payload)
         except RequestError as err:
             return counted(_error(400, err.field, err.message))
-        out = answer(payload, snapshot.current, clock(), started)
+        arm = arm_of(payload["impression_id"])
+        out = answer(payload, snapshot.current, clock(), started, arm)
+        count_arms([out], [arm])
         if metrics is not None:
             metrics.answered(out["latency_ms"], out["level"])
         if access_on:
@@ -433,7 +480,10 @@ def create_app(
         except RequestError as err:
             return counted(_error(400, err.field, err.message))
         current, now = snapshot.current, clock()  # one snapshot and one instant for the batch
-        answers = decide_batch(payload, current, now, settings.static_floor, _iso(now))
+        assigned = [arm_of(item["impression_id"]) for item in payload]
+        arm_by_id = dict(zip((item["impression_id"] for item in payload), assigned, strict=True))
+        answers = decide_batch(payload, current, now, settings.static_floor, _iso(now), arm_by_id.__getitem__)
+        count_arms(answers, assigned)
         latency_ms = round((time.perf_counter() - started) * 1000.0, 3)  # the batch's, on each answer
         for one in answers:
             one["latency_ms"] = latency_ms
@@ -466,6 +516,14 @@ def create_app(
                 "keys": keys_status(now)}
         return JSON(body, status_code=200 if status == "ok" else 503, headers={"Cache-Control": "no-store"})
 
+    async def arms_status(request: Request) -> Response:
+        current = snapshot.current
+        body = {**arm_counts.status(), "salt": settings.arm_salt,
+                "model_versions": current.model_versions(),
+                "challenger_model_versions": current.challenger_model_versions(),
+                "challenger_items": sum(1 for f in current.floors.values() if f.challenger_floor_eur is not None)}
+        return JSON(body, headers={"Cache-Control": "no-store"})
+
     async def prebid_file(request: Request) -> Response:
         if request.method == "OPTIONS":
             return Response(status_code=204, headers=cors)
@@ -482,7 +540,7 @@ def create_app(
         else:  # from the snapshot's Prebid index (the domain's rows), reused for a second per snapshot
             source = current.derived if isinstance(current.derived, prebid.FloorIndex) else current.floors.values()
             options = dict(static_floor=settings.static_floor, floor_min=settings.floor_min,
-                           skip_rate=settings.skip_rate, model_weights=settings.model_weights,
+                           skip_rate=settings.skip_rate, model_weights=weights,
                            inventory_type=inventory, max_age_s=settings.prebid_max_age_s)
             status, extra = 200, {}
             if target == "browser":
@@ -525,6 +583,7 @@ def create_app(
         Route("/v2/predict", predict, methods=["POST"]),
         Route("/v2/predict/batch", predict_batch, methods=["POST"]),
         Route("/v2/health", health, methods=["GET"]),
+        Route("/v2/arms", arms_status, methods=["GET"]),
         Route("/v2/floors/prebid/{domain}", prebid_file, methods=["GET", "OPTIONS"]),
         Route("/v2/openapi.yaml", openapi_document, methods=["GET"]),
     ], lifespan=lifespan, max_body_size=MAX_BODY_BYTES, middleware=[
@@ -535,6 +594,7 @@ def create_app(
     app.state.key_source = key_source
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.arm_counts = arm_counts
     return app
 
 

@@ -6,6 +6,13 @@
 - ``Predictions`` (Count) with dimension ``Level`` = fine / coarse / static: answers by level
   (a batch counts each of its answers).
 - ``Errors`` (Count) with dimension ``Status`` = 400 / 401 / 403 / 413 / 429.
+- ``ArmAssigned`` (Count) with dimension ``Arm`` = champion / challenger: predict answers by the arm
+  the impression id hashes to (``udfs.arms.arm_for``), and ``ArmServed`` (Count), same dimension:
+  answers whose floor came from that arm (a challenger impression gets the champion's floor where
+  the item has no challenger floor; static answers count in neither).
+
+``ArmCounts`` keeps the same two counts for the life of the process (never reset by a flush), for
+``GET /v2/arms`` and its sample-ratio-mismatch check.
 
 The request path only adds to in-memory counters under a lock; a daemon thread sends them every
 ``interval_s`` (PutMetricData through ``udfs.aws.aws_client``, with its deadline). A failed send is
@@ -19,16 +26,44 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from udfs import arms
 
 NAMESPACE = "SSMAS/YieldPredictor/Production"
 LATENCY_METRIC = "PredictionLatency"
 PREDICTIONS_METRIC = "Predictions"
 ERRORS_METRIC = "Errors"
+ARM_ASSIGNED_METRIC = "ArmAssigned"
+ARM_SERVED_METRIC = "ArmServed"
 MAX_VALUES = 150  # PutMetricData's limit of distinct values per datum
 LOG = logging.getLogger(__name__)
+
+
+class ArmCounts:
+    """Predict answers per arm since the process started: the arm each impression was assigned
+    (its hash) and the arm whose floor was served; and the sample-ratio-mismatch p-values of both
+    against the configured weights."""
+
+    def __init__(self, weights: Mapping[str, int]):
+        self.weights = dict(weights)
+        self._lock = threading.Lock()
+        self.assigned: Counter[str] = Counter()
+        self.served: Counter[str] = Counter()
+
+    def add(self, assigned: Counter[str], served: Counter[str]) -> None:
+        with self._lock:
+            self.assigned.update(assigned)
+            self.served.update(served)
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            assigned, served = dict(self.assigned), dict(self.served)
+        return {"weights": self.weights, "assigned": assigned, "served": served,
+                "srm_p_value": arms.sample_ratio_mismatch(assigned, self.weights),
+                "served_srm_p_value": arms.sample_ratio_mismatch(served, self.weights)}
 
 
 class Metrics:
@@ -47,6 +82,8 @@ class Metrics:
         self._latency: Counter[float] = Counter()
         self._levels: Counter[str] = Counter()
         self._errors: Counter[int] = Counter()
+        self._assigned: Counter[str] = Counter()
+        self._served: Counter[str] = Counter()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -64,15 +101,22 @@ class Metrics:
         with self._lock:
             self._errors[status] += 1
 
+    def count_arms(self, assigned: Counter[str], served: Counter[str]) -> None:
+        with self._lock:
+            self._assigned.update(assigned)
+            self._served.update(served)
+
     # -- sending ---------------------------------------------------------------------------------
 
-    def _take(self) -> tuple[Counter[float], Counter[str], Counter[int]]:
+    def _take(self) -> tuple[Counter[float], Counter[str], Counter[int], Counter[str], Counter[str]]:
         with self._lock:
-            taken = self._latency, self._levels, self._errors
+            taken = self._latency, self._levels, self._errors, self._assigned, self._served
             self._latency, self._levels, self._errors = Counter(), Counter(), Counter()
+            self._assigned, self._served = Counter(), Counter()
         return taken
 
-    def data(self, latency: Counter[float], levels: Counter[str], errors: Counter[int]) -> list[dict[str, Any]]:
+    def data(self, latency: Counter[float], levels: Counter[str], errors: Counter[int],
+             assigned: Counter[str] | None = None, served: Counter[str] | None = None) -> list[dict[str, Any]]:
         """The MetricData of one interval (empty when nothing happened)."""
         stamp = datetime.fromtimestamp(self.clock(), UTC)
         out: list[dict[str, Any]] = []
@@ -88,6 +132,10 @@ class Metrics:
         for status, count in sorted(errors.items()):
             out.append({"MetricName": ERRORS_METRIC, "Timestamp": stamp, "Unit": "Count", "Value": float(count),
                         "Dimensions": [*self.dimensions, {"Name": "Status", "Value": str(status)}]})
+        for name, counts in ((ARM_ASSIGNED_METRIC, assigned or {}), (ARM_SERVED_METRIC, served or {})):
+            for arm, count in sorted(counts.items()):
+                out.append({"MetricName": name, "Timestamp": stamp, "Unit": "Count", "Value": float(count),
+                            "Dimensions": [*self.dimensions, {"Name": "Arm", "Value": arm}]})
         return out
 
     def flush(self) -> int:

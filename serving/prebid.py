@@ -18,17 +18,26 @@ fine -> coarse -> static with Prebid's own rule matching (see docs/serving.md):
 
 Floors are skipped when they expire before the file's cache lifetime is over (``expires_at <=
 now + max_age_s``): a browser may keep the file that long.
+
+Champion and challenger: while a live floor of the file carries a challenger floor (and the
+challenger has a weight), the file has two model groups, the champion's and the challenger's, with
+``modelWeight`` = the arms' weights and ``modelVersion`` = each arm's model version; the
+challenger's group holds its floor where the item has one and the champion's elsewhere (as the
+API serves a challenger impression). Prebid.js draws one group per auction at random with
+probability ``modelWeight / sum of weights``. Otherwise the file has the champion's group alone,
+``modelWeight`` 100.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from serving.snapshot import DEFAULT_ARM, Floor
+from serving.snapshot import CHALLENGER_ARM, DEFAULT_ARM, Floor
 from udfs import rules
 
 SCHEMA_FIELDS = ["adUnitCode", "mediaType", "deviceType", "countryTier"]
@@ -40,7 +49,8 @@ DEVICE_TYPES = {"mobile": "phone", "tablet": "tablet", "desktop": "desktop"}
 # Our format -> Prebid mediaType. "interstitial" has no mediaType of its own in Prebid (it is a
 # banner or video with an interstitial flag): its coarse rows are left out, fine rows still apply.
 MEDIA_TYPES = {"banner": "banner", "video": "video", "native": "native"}
-DEFAULT_MODEL_WEIGHTS: Mapping[str, int] = {DEFAULT_ARM: 100}
+DEFAULT_MODEL_WEIGHTS: Mapping[str, int] = {DEFAULT_ARM: 80, CHALLENGER_ARM: 20}
+SOLE_GROUP_WEIGHT = 100  # the champion's group when there is no challenger group
 
 
 def split_key(level: str, key: str) -> dict[str, str] | None:
@@ -127,6 +137,39 @@ def _model_version(floors: list[Floor], arm: str) -> str:
     return versions.most_common(1)[0][0] if versions else f"{arm}-static"
 
 
+@dataclass(frozen=True)
+class ArmGroup:
+    """One model group of the file: its arm, modelWeight, rows and model version."""
+
+    arm: str
+    weight: int
+    rows: list[Row]
+    version: str
+
+
+def arm_groups(live: list[Row], model_weights: Mapping[str, int]) -> list[ArmGroup]:
+    """The champion's and the challenger's groups when a live row has a challenger floor and the
+    challenger has a positive weight (an arm of weight 0 gets no group); else the champion's
+    alone, weight 100. The challenger's rows hold its floor where the item has one, else the
+    champion's."""
+    if not model_weights or any(w < 0 for w in model_weights.values()) or sum(model_weights.values()) <= 0:
+        raise ValueError("model_weights needs at least one arm with a positive weight")
+    challenger_weight = int(model_weights.get(CHALLENGER_ARM, 0))
+    challenged = [f for f, _ in live if f.challenger_floor_eur is not None]
+    if challenger_weight <= 0 or not challenged:
+        return [ArmGroup(DEFAULT_ARM, SOLE_GROUP_WEIGHT, live, _model_version([f for f, _ in live], DEFAULT_ARM))]
+    theirs = [(dataclasses.replace(f, floor_eur=f.challenger_floor_eur, model_version=f.challenger_model_version)
+               if f.challenger_floor_eur is not None else f, fields) for f, fields in live]
+    challenger = ArmGroup(CHALLENGER_ARM, challenger_weight, theirs,
+                          _model_version([dataclasses.replace(f, model_version=f.challenger_model_version)
+                                          for f in challenged], CHALLENGER_ARM))
+    champion_weight = int(model_weights.get(DEFAULT_ARM, 0))
+    if champion_weight <= 0:
+        return [challenger]
+    return [ArmGroup(DEFAULT_ARM, champion_weight, live, _model_version([f for f, _ in live], DEFAULT_ARM)),
+            challenger]
+
+
 def prebid_floors_file(
     floors: Iterable[Floor] | FloorIndex,
     domain: str,
@@ -140,31 +183,24 @@ def prebid_floors_file(
     max_age_s: float = 0.0,
     floor_provider: str = "predictive-yield",
 ) -> dict[str, Any]:
-    """The Prebid Floors Module data for `domain`: one model group per arm of positive weight.
+    """The Prebid Floors Module data for `domain`: the champion's model group, and the
+    challenger's when the domain's live floors carry challenger floors (see ``arm_groups``).
 
-    `floors` is the snapshot's floors, or their ``index_floors``. Each group holds the floors its
-    arm made (items without an ``arm`` attribute are the champion's); an arm with no floors yet
-    gets the static rows only.
+    `floors` is the snapshot's floors, or their ``index_floors``; with no floors the champion's
+    group holds the static rows only.
     """
     if not 0 <= skip_rate <= 100:
         raise ValueError(f"skipRate must be within 0-100, got {skip_rate}")
     valid_until = now + max_age_s
     index = floors if isinstance(floors, FloorIndex) else index_floors(floors)
     live = [row for row in index.rows(domain) if row[0].expires_at > valid_until]
-    groups = []
-    for arm, weight in model_weights.items():
-        if weight <= 0:
-            continue
-        mine = [row for row in live if row[0].arm == arm]
-        groups.append({
-            "modelVersion": _model_version([floor for floor, _ in mine], arm),
-            "modelWeight": int(weight),
-            "schema": {"fields": list(SCHEMA_FIELDS), "delimiter": DELIMITER},
-            "values": group_values(mine, domain, inventory_type, static_floor),
-            "default": static_floor,
-        })
-    if not groups:
-        raise ValueError("model_weights needs at least one arm with a positive weight")
+    groups = [{
+        "modelVersion": group.version,
+        "modelWeight": group.weight,
+        "schema": {"fields": list(SCHEMA_FIELDS), "delimiter": DELIMITER},
+        "values": group_values(group.rows, domain, inventory_type, static_floor),
+        "default": static_floor,
+    } for group in arm_groups(live, model_weights)]
     return {
         "floorsSchemaVersion": 2,
         "floorProvider": floor_provider,
@@ -296,15 +332,12 @@ def prebid_server_floors_file(
     live = [row for row in index.rows(domain) if row[0].expires_at > valid_until]
     catch_all = _rule(*([WILDCARD] * len(PBS_SCHEMA_FIELDS)))
     groups, trimmed = [], 0
-    for arm, weight in model_weights.items():
-        if weight <= 0:
-            continue
-        mine = [row for row in live if row[0].arm == arm]
-        fine, coarse = _pbs_rows(mine, domain, inventory_type)
+    for group in arm_groups(live, model_weights):
+        fine, coarse = _pbs_rows(group.rows, domain, inventory_type)
         budget = (limits.max_rules or 10**12) - len(coarse) - 1
         if budget < 0:
             raise PrebidServerRefused("max_rules", (
-                f"arm {arm!r}: {len(coarse)} coarse rows and the catch-all exceed Prebid Server's "
+                f"arm {group.arm!r}: {len(coarse)} coarse rows and the catch-all exceed Prebid Server's "
                 f"{limits.max_rules} rules per model group; raise fetch.max-rules or serve fewer tiers"))
         values: dict[str, float] = {}
         for _floor, rows in sorted(fine, key=lambda fr: (-(fr[0].data_points or 0), fr[0].segment_key)):
@@ -316,14 +349,12 @@ def prebid_server_floors_file(
         values = dict(sorted(values.items())) | coarse
         values[catch_all] = static_floor
         groups.append({
-            "modelVersion": _model_version([floor for floor, _ in mine], arm),
-            "modelWeight": int(weight),
+            "modelVersion": group.version,
+            "modelWeight": group.weight,
             "schema": {"fields": list(PBS_SCHEMA_FIELDS), "delimiter": DELIMITER},
             "values": values,
             "default": static_floor,
         })
-    if not groups:
-        raise ValueError("model_weights needs at least one arm with a positive weight")
     data = {"floorsSchemaVersion": 2, "floorProvider": floor_provider, "currency": CURRENCY,
             "floorMin": floor_min, "skipRate": int(skip_rate), "modelGroups": groups}
     size = len(json.dumps(data, separators=(",", ":")))

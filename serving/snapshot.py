@@ -13,6 +13,7 @@ read-only structure built in the refresh thread too (the API's Prebid index), sw
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 STATIC = "static"
 LEVELS = (rules.FINE, rules.COARSE)
 DEFAULT_ARM = "champion"
+CHALLENGER_ARM = "challenger"
+ARMS = (DEFAULT_ARM, CHALLENGER_ARM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +44,19 @@ class Floor:
     window_start: str | None = None
     window_end: str | None = None
     data_points: int | None = None
-    arm: str = DEFAULT_ARM  # the A/B arm whose policy made the floor (no attribute: the champion)
+    # The challenger arm's floor of the same window and its model (None: no challenger floor).
+    challenger_floor_eur: float | None = None
+    challenger_model_version: str | None = None
 
     def fresh(self, now: float) -> bool:
         return self.expires_at > now
+
+    def for_arm(self, arm: str) -> tuple[str, float, str | None]:
+        """(the arm that serves, its floor, its model version): the challenger's floor when `arm`
+        is the challenger and this item has one, else the champion's."""
+        if arm == CHALLENGER_ARM and self.challenger_floor_eur is not None:
+            return CHALLENGER_ARM, self.challenger_floor_eur, self.challenger_model_version
+        return DEFAULT_ARM, self.floor_eur, self.model_version
 
 
 def _number(item: Mapping[str, Any], name: str) -> float | None:
@@ -65,11 +77,15 @@ def decode_item(item: Mapping[str, Any]) -> Floor | None:
     if level not in LEVELS or key is None or floor is None or expires is None:
         return None
     points = _number(item, "data_points")
+    challenger, challenger_version = _number(item, "challenger_floor_eur"), _text(item, "challenger_model_version")
+    if challenger is None or challenger_version is None or not math.isfinite(challenger):
+        challenger, challenger_version = None, None  # half a challenger floor is none
     return Floor(
         level=level, segment_key=key, floor_eur=floor, expires_at=expires,
         predicted_cpm_eur=_number(item, "predicted_cpm_eur"), model_version=_text(item, "model_version"),
         window_start=_text(item, "window_start"), window_end=_text(item, "window_end"),
-        data_points=None if points is None else int(points), arm=_text(item, "arm") or DEFAULT_ARM,
+        data_points=None if points is None else int(points),
+        challenger_floor_eur=challenger, challenger_model_version=challenger_version,
     )
 
 
@@ -94,6 +110,9 @@ class Snapshot:
 
     def model_versions(self) -> list[str]:
         return sorted({f.model_version for f in self.floors.values() if f.model_version})
+
+    def challenger_model_versions(self) -> list[str]:
+        return sorted({f.challenger_model_version for f in self.floors.values() if f.challenger_model_version})
 
 
 def scan_items(client: Any, table: str) -> list[dict[str, Any]]:

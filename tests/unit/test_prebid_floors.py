@@ -14,9 +14,10 @@ DOMAIN = "news.example.es"
 
 
 def fine(ad_unit: str, device: str, tier: int, floor: float, expires: float = NOW + 3600,
-         domain: str = DOMAIN, version: str = "m-7", arm: str = "champion") -> Floor:
+         domain: str = DOMAIN, version: str = "m-7", challenger: float | None = None) -> Floor:
     key = rules.fine_segment_key(domain, ad_unit, device, tier)
-    return Floor(rules.FINE, key, floor, expires, model_version=version, arm=arm)
+    return Floor(rules.FINE, key, floor, expires, model_version=version, challenger_floor_eur=challenger,
+                 challenger_model_version=None if challenger is None else "c-1")
 
 
 def coarse(fmt: str, inventory: str, device: str, tier: int, floor: float, expires: float = NOW + 3600,
@@ -120,7 +121,7 @@ def test_other_domains_expiry_and_cache_lifetime() -> None:
 
 
 def test_model_groups_settings_and_floor_min() -> None:
-    floors = [fine("top", "mobile", 1, 3.1), fine("top", "mobile", 1, 0.2, version="c-1", arm="challenger")]
+    floors = [fine("top", "mobile", 1, 3.1, challenger=0.2)]
     data = prebid.prebid_floors_file(floors, DOMAIN, NOW, model_weights={"champion": 80, "challenger": 20},
                                      skip_rate=5, floor_min=0.5)
     champion, challenger = data["modelGroups"]
