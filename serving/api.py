@@ -23,7 +23,7 @@ import contextlib
 import os
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,18 +285,19 @@ SEGMENT_FIELDS = ("domain", "ad_unit", "device_category", "country_tier", "forma
 
 
 def decide_batch(requests: list[Mapping[str, Any]], snapshot: Snapshot, now: float, static_floor: float,
-                 timestamp: str, arm_of: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
+                 timestamp: str, arms_of: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """`decide` for each validated request of a batch, one snapshot and one instant: requests of the
     same segment fields share one lookup (the keys are built and looked up once per segment) and
-    one answer per arm; the arm is each impression's own (`arm_of(impression_id)`, default champion)."""
+    one answer per arm; the arm is each impression's own (`arms_of[i]` for `requests[i]`, default
+    champion)."""
     lookups: dict[tuple[Any, ...], tuple[str, str | None, Floor | None]] = {}
     answers: dict[tuple[tuple[Any, ...], str], dict[str, Any]] = {}
     out = []
-    for request in requests:
+    for i, request in enumerate(requests):
         signature = tuple(request.get(name) for name in SEGMENT_FIELDS)
         if signature[3] is not None:
             signature = (*signature[:3], int(signature[3]), *signature[4:])  # 1 and 1.0 are one tier
-        arm = DEFAULT_ARM if arm_of is None else arm_of(request["impression_id"])
+        arm = DEFAULT_ARM if arms_of is None else arms_of[i]
         base = answers.get((signature, arm))
         if base is None:
             found = lookups.get(signature)
@@ -481,8 +482,7 @@ def create_app(
             return counted(_error(400, err.field, err.message))
         current, now = snapshot.current, clock()  # one snapshot and one instant for the batch
         assigned = [arm_of(item["impression_id"]) for item in payload]
-        arm_by_id = dict(zip((item["impression_id"] for item in payload), assigned, strict=True))
-        answers = decide_batch(payload, current, now, settings.static_floor, _iso(now), arm_by_id.__getitem__)
+        answers = decide_batch(payload, current, now, settings.static_floor, _iso(now), assigned)
         count_arms(answers, assigned)
         latency_ms = round((time.perf_counter() - started) * 1000.0, 3)  # the batch's, on each answer
         for one in answers:
