@@ -354,11 +354,8 @@ def create_app(
     if unknown_arms:
         raise ValueError(f"model weights name {sorted(unknown_arms)}: the arms are {list(ARMS)}")
     weights = dict(settings.model_weights)
-    arms.bounds(weights)  # a split that cannot be made fails here, not on the first request
+    arm_of = arms.splitter(settings.arm_salt, weights)  # arms.arm_for, its bucket ranges made once (here)
     arm_counts = ArmCounts(weights)
-
-    def arm_of(impression_id: str) -> str:
-        return arms.arm_for(impression_id, settings.arm_salt, weights)
 
     def count_arms(answers: list[dict[str, Any]], assigned: list[str]) -> None:
         assigned_counts = Counter(assigned)

@@ -12,9 +12,10 @@ JavaScript (a test holds the two equal on shared vectors).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 BUCKETS = 10_000
 
@@ -43,6 +44,18 @@ def arm_for(unit_id: str, salt: str, weights: Mapping[str, float]) -> str:
         if b < end:
             return arm
     raise AssertionError("unreachable: the last arm ends at BUCKETS")
+
+
+def splitter(salt: str, weights: Mapping[str, float]) -> Callable[[str], str]:
+    """``arm_for`` with the salt and weights fixed and the bucket ranges computed once (a request
+    path that assigns every impression: the hash alone is left per call)."""
+    ranges = bounds(weights)
+    names, ends = [arm for arm, _ in ranges], [end for _, end in ranges]
+
+    def arm_of(unit_id: str) -> str:
+        return names[bisect.bisect_right(ends, bucket(unit_id, salt))]  # the first range ending past it
+
+    return arm_of
 
 
 def sample_ratio_mismatch(counts: Mapping[str, int], weights: Mapping[str, float]) -> float:

@@ -216,6 +216,14 @@ def test_prebid_file_without_challenger_floors_has_one_group() -> None:
     assert (only["modelVersion"], only["values"]["top|*|phone|1"]) == ("m-2", 3.25)
 
 
+def test_splitter_equals_arm_for() -> None:
+    ids = impression_ids(5000, seed=3)
+    for weights in (WEIGHTS, {"champion": 100, "challenger": 0}, {"champion": 0, "challenger": 5},
+                    {"champion": 1, "challenger": 1}):
+        split = arms.splitter(SALT, weights)
+        assert [split(x) for x in ids] == [arms.arm_for(x, SALT, weights) for x in ids]
+
+
 def test_settings_weights_salt_and_arm_metrics() -> None:
     defaults = api.Settings.from_env({})
     assert (defaults.model_weights, defaults.arm_salt) == ({"champion": 80, "challenger": 20}, api.DEFAULT_ARM_SALT)
