@@ -240,3 +240,18 @@ def test_settings_weights_salt_and_arm_metrics() -> None:
     got = {(d["MetricName"], d["Dimensions"][0]["Value"]): d["Value"] for d in data}
     assert got == {("ArmAssigned", "champion"): 8.0, ("ArmAssigned", "challenger"): 2.0,
                    ("ArmServed", "champion"): 9.0, ("ArmServed", "challenger"): 1.0}
+
+
+def test_items_decode_both_challenger_attributes_or_none() -> None:
+    from serving.snapshot import decode_item
+
+    base = {"level": {"S": rules.FINE}, "segment_key": {"S": FINE_KEY}, "floor_eur": {"N": "3.25"},
+            "expires_at": {"N": str(int(NOW + 60))}, "model_version": {"S": "m-2"}}
+    both = decode_item(base | {"challenger_floor_eur": {"N": "2.75"}, "challenger_model_version": {"S": "c-3"}})
+    assert (both.challenger_floor_eur, both.challenger_model_version) == (2.75, "c-3")
+    assert both.for_arm("challenger") == ("challenger", 2.75, "c-3")
+    assert both.for_arm("champion") == ("champion", 3.25, "m-2")
+    for half in ({"challenger_floor_eur": {"N": "2.75"}}, {"challenger_model_version": {"S": "c-3"}}, {}):
+        floor = decode_item(base | half)
+        assert (floor.challenger_floor_eur, floor.challenger_model_version) == (None, None)
+        assert floor.for_arm("challenger") == ("champion", 3.25, "m-2")
