@@ -170,3 +170,22 @@ def test_cli_exit_codes_and_results(tmp_path: Path, monkeypatch) -> None:
     assert "no previous champion" in json.loads(printed[-1])["reason"]
     monkeypatch.setenv(mlops.VERSION_ENV, "v2")
     assert mlops.main(["challenger", "--lake", lake], out=printed.append) == mlops.REFUSED  # version from env
+
+
+def test_approval_with_a_task_token_resumes_the_state_machine(tmp_path: Path, monkeypatch) -> None:
+    import udfs.aws
+
+    lake = _lake(tmp_path)
+    put_version(lake, "v3", True)
+    calls = []
+
+    class StepFunctions:
+        def send_task_success(self, **kwargs: str) -> None:
+            calls.append(kwargs)
+
+    monkeypatch.setattr(udfs.aws, "aws_client", lambda service, *a, **kw: StepFunctions())
+    result = mlops.approve(lake, "v3", "ana", "ok", task_token="token-1")
+    assert result.outcome == "approved" and "state machine resumed" in result.reason
+    (call,) = calls
+    assert call["taskToken"] == "token-1" and json.loads(call["output"])["version"] == "v3"
+    assert registry.read_entry(lake, "v3")["approval"]["by"] == "ana"
