@@ -23,7 +23,8 @@ ChallengerLoadRetries); a challenger that is not loaded means the champion alone
 also gets the challenger's floor, from the same policy and settings on the challenger's model, with
 its own move-cap memory: challenger_floor_eur and challenger_model_version, NULL where the
 challenger did not make the floor (no challenger, a broken prediction, a fine segment its curves
-do not know). Without a challenger both are NULL and every other output is unchanged.
+do not know). Without a challenger both are NULL and every other output is unchanged. A row
+whose champion floor is NULL is not written at all (pipeline.py), its challenger floor with it.
 
 Model swaps without a restart: every call first checks the manifest
 (models/production/current/manifest.json), at most once per `Model.manifest.poll.interval`;
