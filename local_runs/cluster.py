@@ -78,6 +78,9 @@ class Cluster:
     taskmanagers: int = 2
     slots_per_taskmanager: int = 2  # 2 x 2 slots: enough for parallelism 4
     state_backend: str = "rocksdb"  # what MSF uses; "hashmap" keeps state on the JVM heap
+    # An S3 endpoint (the S3 stand-in, or a fault proxy in front of it) for s3a:// lakes: the
+    # connector's flink-s3-fs-hadoop is then loaded as a plugin, as MSF loads it. None: no S3.
+    s3_endpoint: str | None = None
 
     @property
     def conf_dir(self) -> Path:
@@ -142,6 +145,24 @@ def cluster_settings(cluster: Cluster) -> dict[str, Any]:
         # The venv's Python runs the client (`flink run -py`) and the Python workers.
         "python.executable": python,
         "python.client.executable": python,
+    } | (s3_settings(cluster.s3_endpoint) if cluster.s3_endpoint else {})
+
+
+S3_PLUGIN = REPO_ROOT / "connector" / "target" / "plugins" / "s3-fs-hadoop"
+
+
+def s3_settings(endpoint: str) -> dict[str, Any]:
+    """flink-s3-fs-hadoop against a local S3 endpoint (its `s3.*` keys are Hadoop's `fs.s3a.*`).
+    Short timeouts and few retries: a test of an S3 outage sees the failure in seconds."""
+    return {
+        "s3.endpoint": endpoint,
+        "s3.path.style.access": True,
+        "s3.access-key": "testing",  # the stand-in takes any key
+        "s3.secret-key": "testing",
+        "s3.connection.establish.timeout": 2000,
+        "s3.connection.timeout": 5000,
+        "s3.attempts.maximum": 2,
+        "s3.retry.limit": 2,
     }
 
 
@@ -160,6 +181,14 @@ def write_conf(cluster: Cluster) -> Path:
         link = lib / jar.name
         if not link.exists():
             link.symlink_to(jar)
+    if cluster.s3_endpoint:
+        if not any(S3_PLUGIN.glob("*.jar")):
+            raise ClusterError(f"no S3 filesystem plugin in {S3_PLUGIN}: run `make jar`")
+        plugin = cluster.home / "plugins" / "s3-fs-hadoop"
+        plugin.mkdir(parents=True, exist_ok=True)
+        for jar in S3_PLUGIN.glob("*.jar"):
+            if not (plugin / jar.name).exists():
+                (plugin / jar.name).symlink_to(jar)
     for name in ("log4j-console.properties", "log4j-cli.properties", "log4j.properties", "logback-console.xml"):
         (cluster.conf_dir / name).write_bytes((dist_conf / name).read_bytes())
     base = yaml.safe_load((dist_conf / "config.yaml").read_text(encoding="utf-8"))
@@ -190,6 +219,8 @@ def _env(cluster: Cluster) -> dict[str, str]:
         "FLINK_LOG_DIR": str(cluster.log_dir),
         "FLINK_PID_DIR": str(cluster.run_dir),
     }
+    if cluster.s3_endpoint:
+        env["FLINK_PLUGINS_DIR"] = str(cluster.home / "plugins")
     return env
 
 
@@ -262,6 +293,42 @@ def kill_taskmanager(cluster: Cluster, name: str) -> int:
         _reap(pid)
         time.sleep(0.1)
     return pid
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of a process (Linux /proc; every thread's list)."""
+    found: list[int] = []
+    for tasks in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in tasks.read_text().split()]
+    return found
+
+
+def python_workers(cluster: Cluster) -> list[int]:
+    """The Python worker processes (PyFlink's Beam workers) the TaskManagers started, deepest first."""
+    workers: list[int] = []
+    pending = [pid for name in taskmanager_names(cluster) if (pid := _read_pid(cluster, name))]
+    while pending:
+        pid = pending.pop()
+        for child in _children(pid):
+            pending.append(child)
+            with contextlib.suppress(OSError):
+                command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if "pyflink" in command:
+                    workers.append(child)
+    return workers[::-1]
+
+
+def kill_python_workers(cluster: Cluster) -> list[int]:
+    """SIGKILL every Python worker of the cluster's TaskManagers, as an out-of-memory kill would (tests).
+    The TaskManagers stay up: only the tasks that called into Python fail."""
+    killed = python_workers(cluster)
+    if not killed:
+        raise ClusterError("no Python worker is running (is a job with Python functions running?)")
+    for pid in killed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return killed
 
 
 def overview(cluster: Cluster) -> dict[str, Any]:

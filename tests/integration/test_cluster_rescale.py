@@ -1,5 +1,6 @@
 """The job on a local Flink standalone cluster (local_runs/cluster.py): rescaled mid-stream
-through savepoints, and a TaskManager killed mid-stream. Nothing lost, nothing counted twice.
+through savepoints (also one taken while a shard split is in progress), a TaskManager killed
+mid-stream, and its Python workers killed. Nothing lost, nothing counted twice.
 
 Traffic goes in phases whose event times follow one another, so nothing is late by
 construction; the phase boundaries cut windows in two, so open windows (and the dedup state)
@@ -26,6 +27,7 @@ from local_runs.cluster import Cluster
 from simulator.events import encode, generate_events
 from simulator.producer import produce, read_log
 from tests.conftest import e2e_config
+from tests.integration.test_faults import open_shards
 from tests.support.e2e_scenario import assert_features_and_floors_match
 from training import lake
 from udfs.aws import aws_client
@@ -184,4 +186,67 @@ def test_taskmanager_killed_mid_stream_recovers_from_checkpoint_exactly(cluster:
         finally:
             local_cluster.start_taskmanager(cluster, "taskmanager-1")  # the next test gets a whole cluster
 
+    assert_exact(config, traffic, log_path)
+
+
+@pytest.mark.slow  # 2-4 min here: the Python workers' restart and catch-up
+def test_python_workers_killed_mid_stream_recover_from_checkpoint_exactly(cluster: Cluster, tmp_path: Path):
+    """SIGKILL the Beam Python workers (scoring, Feature Store, drift), as the kernel's OOM killer
+    would: the TaskManagers stay up, the tasks that call Python fail, and the job restarts from
+    its last checkpoint with the same outputs as the oracle."""
+    config = cluster_config(tmp_path)
+    _, (first, second, third) = phases(seed=10)
+    log_path = tmp_path / "producer.jsonl"
+    with log_path.open("a", encoding="utf-8") as log:
+        traffic = Traffic(config, log)
+        traffic.send(first)
+        job = local_cluster.submit(cluster, 2, tmp_path / "application_properties.json")
+        wait_for_raw(cluster, config, job, traffic.sent)
+
+        traffic.send(second, resent=first[-RESENT_PER_PHASE:])
+        killed = local_cluster.kill_python_workers(cluster)
+        assert killed
+        wait_until(lambda: restarted(cluster, job), 480, "the job restarted from its checkpoint", cluster, job)
+        history = local_cluster.rest(cluster, f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"]
+        assert history, "the kill failed the tasks that call Python"
+        traffic.send(third, resent=second[-RESENT_PER_PHASE:])
+        wait_for_raw(cluster, config, job, traffic.sent)
+        local_cluster.stop_with_savepoint(cluster, job, drain=True)
+
+    assert_exact(config, traffic, log_path)
+
+
+@pytest.mark.slow  # 3-5 min here: three jobs on the cluster
+def test_savepoint_during_a_shard_split_restored_at_another_parallelism(cluster: Cluster, tmp_path: Path):
+    """A savepoint taken right after every shard split (4 -> 8), while the reader is between
+    parents (maybe unfinished) and children (maybe not yet found), restored at parallelism 3
+    instead of 2. The children's records are sent after the savepoint, so only the restored job
+    can read them: it must find every child from the restored state and read each record once."""
+    config = cluster_config(tmp_path)
+    _, (first, second, third) = phases(seed=11)
+    half = len(second) // 2
+    log_path = tmp_path / "producer.jsonl"
+    kinesis = aws_client("kinesis", config.stream.endpoint, config.stream.region)
+    arn = config.stream.stream_arn
+    with log_path.open("a", encoding="utf-8") as log:
+        traffic = Traffic(config, log)
+        props = tmp_path / "application_properties.json"
+        traffic.send(first)
+        job = local_cluster.submit(cluster, 2, props)
+        wait_for_raw(cluster, config, job, traffic.sent)
+
+        traffic.send(second[:half], resent=first[-RESENT_PER_PHASE:])  # into the four parents
+        kinesis.update_shard_count(StreamARN=arn, TargetShardCount=8, ScalingType="UNIFORM_SCALING")
+        wait_until(lambda: len(open_shards(kinesis, arn)) == 8, 60, "8 open shards", cluster, job)
+        savepoint = local_cluster.stop_with_savepoint(cluster, job)
+
+        traffic.send(second[half:])  # into the eight children
+        traffic.send(third, resent=second[-RESENT_PER_PHASE:])
+        job = local_cluster.submit(cluster, 3, props, savepoint=savepoint)
+        wait_for_raw(cluster, config, job, traffic.sent)
+        local_cluster.stop_with_savepoint(cluster, job, drain=True)
+
+    shards_used = {entry["shard_id"] for entry in read_log(log_path)}
+    parents = {s["ShardId"] for s in kinesis.list_shards(StreamARN=arn)["Shards"] if s.get("ParentShardId") is None}
+    assert shards_used & parents and shards_used - parents, "the traffic reached both parents and children"
     assert_exact(config, traffic, log_path)

@@ -32,6 +32,12 @@ import java.util.function.Supplier;
  * ignore it behave the same), and assigns each shard to the reader that owns the middle of its
  * hash-key range ({@link HashKeyRangeAssignment}) once all its parents are finished (or no longer
  * listed, i.e. expired past retention).
+ *
+ * <p>The open children of a resharding are assigned together, once no closed shard that could
+ * be read is still unfinished. A reader given one child early (its parent was read first) would
+ * read that child ahead, and its watermark with it; a sibling child assigned to the same reader
+ * later (its parent read by a slower reader, e.g. catching up a backlog or restored from a
+ * savepoint) would then be behind that watermark, and all its records late.
  */
 public class KinesisShardEnumerator
         implements SplitEnumerator<KinesisShardSplit, KinesisEnumeratorState> {
@@ -204,13 +210,41 @@ public class KinesisShardEnumerator
                 : -1;
     }
 
+    /**
+     * The closed shards (parents of a known shard) that can be read now (their own parents are
+     * done) and are not finished: while any is left, open children wait.
+     */
+    private Set<String> unfinishedParents() {
+        Set<String> parents = new HashSet<>();
+        for (ShardEntry entry : shards.values()) {
+            parents.addAll(entry.getSplit().getParentShardIds());
+        }
+        Set<String> unfinished = new HashSet<>();
+        for (String id : parents) {
+            ShardEntry entry = shards.get(id);
+            if (entry != null
+                    && entry.getStatus() != ShardStatus.FINISHED
+                    && parentsDone(entry.getSplit())) {
+                unfinished.add(id);
+            }
+        }
+        return unfinished;
+    }
+
     private void assignPendingSplits() {
         int parallelism = context.currentParallelism();
         Map<Integer, List<KinesisShardSplit>> assignment = new HashMap<>();
+        Set<String> unfinishedParents = unfinishedParents();
         for (Map.Entry<String, ShardEntry> e : shards.entrySet()) {
             ShardEntry entry = e.getValue();
             if (entry.getStatus() != ShardStatus.UNASSIGNED || !parentsDone(entry.getSplit())) {
                 continue;
+            }
+            boolean openChild =
+                    !entry.getSplit().getParentShardIds().isEmpty()
+                            && !unfinishedParents.contains(e.getKey());
+            if (openChild && !unfinishedParents.isEmpty()) {
+                continue; // its siblings' parents are still being read: start them together
             }
             int owner = readerOf(e.getKey(), entry, parallelism);
             if (owner < 0 || !context.registeredReaders().containsKey(owner)) {

@@ -95,6 +95,52 @@ class KinesisShardEnumeratorTest {
     }
 
     @Test
+    void theChildrenOfAReshardingStartTogetherOnceEveryParentIsFinished() {
+        // two shards split in two; reader 0 finishes its parent long before reader 1 does
+        InMemoryKinesisStream stream = evenlySplitStream(2);
+        FakeEnumeratorContext context = new FakeEnumeratorContext(2);
+        context.registerAllReaders();
+        KinesisShardEnumerator enumerator = start(context, stream, InitialPosition.TRIM_HORIZON, null);
+        context.runDiscovery();
+        stream.splitShard(shard(0), shard(2), shard(3));
+        stream.splitShard(shard(1), shard(4), shard(5));
+        context.runDiscovery();
+
+        readerFinished(enumerator, shard(0));
+        context.runDiscovery();
+        assertEquals(new HashSet<>(List.of(shard(0), shard(1))), new HashSet<>(context.assignedShardIds()),
+                "no child starts while a parent of the resharding is unread: a reader given it early "
+                        + "would move its watermark past the records of a sibling it gets later");
+
+        readerFinished(enumerator, shard(1));
+        assertEquals(6, context.assignedShardIds().size());
+    }
+
+    @Test
+    void aClosedChildIsReadBeforeItsOpenSiblingsAndItsOwnChildren() {
+        // shard 0 splits into 1 and 2, and 1 splits again into 3 and 4 before the job reads it
+        InMemoryKinesisStream stream =
+                new InMemoryKinesisStream()
+                        .addShard(shard(0))
+                        .addShard(shard(1), shard(0), null)
+                        .addShard(shard(2), shard(0), null)
+                        .addShard(shard(3), shard(1), null)
+                        .addShard(shard(4), shard(1), null);
+        stream.closeShard(shard(0));
+        stream.closeShard(shard(1));
+        FakeEnumeratorContext context = new FakeEnumeratorContext(2);
+        context.registerAllReaders();
+        KinesisShardEnumerator enumerator = start(context, stream, InitialPosition.TRIM_HORIZON, null);
+        context.runDiscovery();
+        readerFinished(enumerator, shard(0));
+        assertEquals(new HashSet<>(List.of(shard(0), shard(1))), new HashSet<>(context.assignedShardIds()),
+                "the closed child is read (it must be, for anything after it); its open sibling waits");
+
+        readerFinished(enumerator, shard(1));
+        assertEquals(5, context.assignedShardIds().size());
+    }
+
+    @Test
     void afterAMergeTheChildWaitsForBothParents() {
         InMemoryKinesisStream stream =
                 new InMemoryKinesisStream()
@@ -498,12 +544,13 @@ class KinesisShardEnumeratorTest {
         assertEquals(List.of(), context.assignedShardIds(), "no range yet: wait for ListShards");
 
         context.runDiscovery();
+        assertEquals(List.of(), context.assignedShardIds(),
+                "the children of finished shard 0 wait with 4 and 5 for shard 1, still read");
+
+        readerFinished(enumerator, shard(1)); // reported by the reader that restored shard 1
         // quarters of the key space: 2 = [0, 1/4), 3 = [1/4, 1/2) of shard 0's finished keys
         assertEquals(List.of(shard(2)), shardIdsOf(context, 0));
         assertEquals(List.of(shard(3)), shardIdsOf(context, 1));
-        assertEquals(2, context.assignedShardIds().size(), "4 and 5 wait for shard 1, still read");
-
-        readerFinished(enumerator, shard(1)); // reported by the reader that restored shard 1
         assertEquals(List.of(shard(4)), shardIdsOf(context, 2));
         assertEquals(List.of(shard(5)), shardIdsOf(context, 3));
 
