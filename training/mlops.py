@@ -332,7 +332,7 @@ def status(lake_uri: str) -> StepResult:
     lines = [f"manifest: champion {arms.champion.version if arms else None}, "
              f"challenger {arms.challenger.version if arms and arms.challenger else None}, "
              f"replaced {arms.replaced if arms else None}"]
-    lines.append(f"{'version':<22} {'status':<11} {'parent':<22} {'data hash':<14} {'approval':<12} gate")
+    lines.append(f"{'version':<22} {'status':<11} {'parent':<22} {'data hash':<14} {'approval':<14} gate")
     for e in registry.entries(lake_uri):
         gate = (e.get("metrics") or {}).get("revenue_gate") or {}
         lift = gate.get("lift") or {}
@@ -341,7 +341,7 @@ def status(lake_uri: str) -> StepResult:
                                      for k in ("point", "lo", "hi")) else "-")
         lines.append(f"{e['version']:<22} {e['status']:<11} {str(e['lineage'].get('parent')):<22} "
                      f"{e['lineage']['data_hash']['value'][:12]:<14} "
-                     f"{(e.get('approval') or {}).get('by', '-'):<12} {lift_text}")
+                     f"{(e.get('approval') or {}).get('by', '-'):<14} {lift_text}")
     text = "\n".join(lines)
     return StepResult("status", "ok", text, arms.champion.version if arms else None)
 
@@ -435,7 +435,7 @@ def demo(root: Path, rate: float = 6.0, drift_amount: float = 0.4, rounds: int =
     step(f"1/9 backfill 4 drift-free simulated days at {rate:g} events/s with exploration floors into {lake_uri}")
     backfill(market, str(root), DEMO_START, 4, rate, progress=step)
     step("2/9 retrain + evaluate + promote the first champion (the gate compares it with the static floor)")
-    first = retrain(lake_uri, recent_days=4, eval_days=DEFAULT_EVAL_DAYS)
+    first = _show(retrain(lake_uri, recent_days=4, eval_days=DEFAULT_EVAL_DAYS))
     _show(evaluate(lake_uri, first.version))
     _show(promote(lake_uri, first.version))
     step("3/9 calibrate the drift thresholds of the champion's baseline on its drift-free training days "
@@ -482,7 +482,8 @@ def demo(root: Path, rate: float = 6.0, drift_amount: float = 0.4, rounds: int =
     _show(promote(lake_uri, worse.version))
     step("9/9 roll back to the previous champion")
     _show(rollback(lake_uri, "demo-operator", "demo: back to the first champion"))
-    print(f"\nmanifest: {model_store.read_bytes(model_store.manifest_uri(lake_uri)).decode()}")
+    manifest = model_store.manifest_uri(lake_uri)
+    print(f"\n{manifest}: {model_store.read_bytes(manifest).decode()}")
     print("\n" + status(lake_uri).reason)
     print("\ndecision log (models/registry/decisions/):")
     print(registry.format_decisions(registry.decisions(lake_uri), width=140))
