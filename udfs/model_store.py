@@ -55,10 +55,11 @@ def lake_region(region: str | None = None) -> str | None:
     return region or next((os.environ[name] for name in REGION_ENVS if os.environ.get(name)), None)
 
 
-# Reads sit on the scoring path: the job looks at the manifest from inside the scoring call, so a
-# read waits for S3 while floors wait for the read. With the client defaults (5 attempts, 30 s read
-# timeout) an S3 that accepts connections and never answers held every scoring call after a poll
-# for about 150 s (tests/integration/test_model_store_outage.py). Models and manifests are small
+# The job reads the manifest once in the scoring function's `open` (before the first window) and
+# then from a background poller (udfs/scoring.py), so a read holds no floor; it still holds the
+# start and delays a swap. With the client defaults (5 attempts, 30 s read timeout) an S3 that
+# accepts connections and never answers held a read for about 150 s
+# (tests/integration/test_model_store_outage.py). Models and manifests are small
 # (KB to a few MB; the read timeout is per socket read, not for the whole object), so a read gets
 # two attempts of a 2 s connect and 5 s read timeout: at most about READ_BUDGET_S, after which the
 # job keeps its last good model (or the provisional rule) and looks again at the next poll.

@@ -26,9 +26,11 @@ challenger did not make the floor (no challenger, a broken prediction, a fine se
 do not know). Without a challenger both are NULL and every other output is unchanged. A row
 whose champion floor is NULL is not written at all (pipeline.py), its challenger floor with it.
 
-Model swaps without a restart: every call first checks the manifest
-(models/production/current/manifest.json), at most once per `Model.manifest.poll.interval`;
-a new version is loaded in place. What happens when something is wrong:
+Model swaps without a restart: a background thread of each worker reads the manifest
+(models/production/current/manifest.json) once per `Model.manifest.poll.interval` and loads a
+new version beside the one in use, which it then replaces by one reference swap; scoring calls
+never read the model store, so an S3 that is slow or swallows connections delays no floor (the
+first load happens in `open`, before the first window). What happens when something is wrong:
 - no manifest (never promoted): the provisional rule, the window's mean CPM as the prediction,
   version `provisional-mean-cpm`;
 - a manifest or version that cannot be read or loaded (corrupt booster, bad feature list, a
@@ -57,6 +59,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,6 +142,26 @@ class ModelWatcher:
         self.challenger = ArmState("challenger")
         self._next_poll = float("-inf")
         self._last_manifest: bytes | None = None
+        self._poller: threading.Thread | None = None
+        self._stop_polling = threading.Event()
+
+    def start_background(self) -> None:
+        """From now on the manifest is polled by a daemon thread and `score` never polls: a
+        scoring call never waits on the model store. The thread only swaps references (an arm's
+        model), which `score` reads once per batch, so a batch is scored by one version."""
+        if self._poller is None:
+            self._poller = threading.Thread(target=self._poll_loop, name="model-manifest-poll", daemon=True)
+            self._poller.start()
+
+    def stop_background(self) -> None:
+        self._stop_polling.set()
+
+    def _poll_loop(self) -> None:
+        while not self._stop_polling.wait(self.poll_interval_s):
+            try:
+                self.refresh(force=True)
+            except Exception:  # noqa: BLE001 - the poller must outlive any surprise; the next poll tries again
+                log.exception("model manifest poll failed")
 
     # The champion's state under the names the job and its tests have always used.
     @property
@@ -169,9 +192,10 @@ class ModelWatcher:
     def challenger_version(self) -> str | None:
         return self.challenger.model.version if self.challenger.model else None
 
-    def refresh(self) -> None:
+    def refresh(self, force: bool = False) -> None:
+        """Look at the manifest if the poll interval has passed (`force`: now)."""
         now = self.clock()
-        if now < self._next_poll:
+        if now < self._next_poll and not force:
             return
         self._next_poll = now + self.poll_interval_s
         try:
@@ -244,7 +268,8 @@ class ModelWatcher:
     def score(self, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         """(floor_eur, predicted_cpm_eur, model_version, policy, challenger_floor_eur,
         challenger_model_version) per row, and how many rows fell back to the provisional rule."""
-        self.refresh()
+        if self._poller is None:
+            self.refresh()
         out, fallback = self._score_arm(self.champion, rows)
         challenger = self.challenger.model
         if challenger is None:
@@ -294,7 +319,7 @@ class ModelWatcher:
         try:
             revenue, fill, known = curves.curves(segments, floor_policy.FLOOR_GRID)
         except Exception as err:  # noqa: BLE001 - broken curves mean the brief's rule, not a crash
-            log.error("revenue curves of %s failed on %d rows: %s", arm.model.version, len(rows), err)
+            log.error("revenue curves of the %s arm failed on %d rows: %s", arm.name, len(rows), err)
             return floor, policy
         good = known & np.isfinite(revenue).all(axis=1) & np.isfinite(fill).all(axis=1)
         keys = list(zip(segments["level"], segments["segment_key"], strict=True))
@@ -345,6 +370,10 @@ class ScoreFloor(ScalarFunction):
         # Load (or fail to load) at start, not at the first window. A failure here is counted
         # with the first batch: metrics updated outside a batch never reach Flink.
         self.watcher.refresh()
+        self.watcher.start_background()
+
+    def close(self) -> None:
+        self.watcher.stop_background()
 
     def _report_failures(self) -> None:
         self.failures.inc(self.watcher.load_failures - self._reported_failures)
