@@ -15,6 +15,11 @@ the fill rate, mean +- 1.96 s/sqrt(n) for CPM and revenue; the revenue lift is a
 difference (same auctions in both arms), with its own normal-approximation interval.
 
     python -m training.ab_test --events 50000 [--seed 11] [--at best|now|<ISO time>] [--chart ab.png]
+    python -m training.ab_test --arms [--weights champion=80,challenger=20] [--salt S]
+
+``--arms``: champion vs challenger (``arm_replay``), each auction in the arm the floor API gives
+its impression and at the floor the API serves that arm; per arm, its figures and its lift over
+the static floor on its own auctions; the split's counts and sample-ratio-mismatch p-value.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ import numpy as np
 import pandas as pd
 
 from serving.floor_reader import FloorReader
+from serving.snapshot import Snapshot
 from simulator import bidders
 from simulator.market import Market, Simulation
-from udfs import rules
+from udfs import arms, rules
 
 Z95 = 1.959964
 ARMS = ("static", "dynamic")
@@ -94,9 +100,11 @@ def evaluate(auctions: pd.DataFrame, floors: Mapping[str, np.ndarray]) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def format_table(table: pd.DataFrame) -> str:
+def format_table(table: pd.DataFrame, baseline: str | None = None) -> str:
+    """The table as text; the lift column is against `baseline` (default: the table's first arm)."""
+    baseline = baseline or str(table["arm"].iloc[0])
     lines = [f"{'tier':<5} {'arm':<8} {'auctions':>9}  {'fill rate (95% CI)':<24} {'avg CPM EUR (95% CI)':<26}"
-             f" {'revenue/1000 auctions EUR (95% CI)':<36} {'lift vs ' + str(table['arm'].iloc[0]):<24}"]
+             f" {'revenue/1000 auctions EUR (95% CI)':<36} {'lift vs ' + baseline:<24}"]
     for r in table.itertuples():
         lines.append(
             f"{r.tier:<5} {r.arm:<8} {r.auctions:>9,}  {r.fill_rate:6.1%} [{r.fill_lo:6.1%}, {r.fill_hi:6.1%}]   "
@@ -139,6 +147,37 @@ def dynamic_floors(auctions: pd.DataFrame, reader: FloorReader) -> tuple[np.ndar
     return floors, pd.Series([s for _, s in resolved]).value_counts()
 
 
+def arm_replay(auctions: pd.DataFrame, snapshot: Snapshot, now: float, static_floor: float, salt: str,
+               weights: Mapping[str, int]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Champion and challenger as the floor API splits them: each auction's arm is
+    ``arms.arm_for(impression_id, salt, weights)`` and its floor the API's answer for that arm
+    (``serving.api.decide_batch`` over the snapshot: a challenger impression gets the item's
+    challenger floor where there is one). Per assigned arm (intent to treat), the A/B table of
+    ``evaluate`` against the static floor on the same auctions, so each arm's lift is paired; and
+    the split's check: counts per assigned and per served arm, the sample-ratio-mismatch p-value."""
+    from serving.api import SEGMENT_FIELDS, decide_batch
+
+    arm_of = arms.splitter(salt, weights)
+    assigned = [arm_of(i) for i in auctions["impression_id"]]
+    requests = auctions.assign(country_tier=auctions["country"].map(rules.country_tier))[
+        ["impression_id", *SEGMENT_FIELDS]].to_dict(orient="records")
+    answers = decide_batch(requests, snapshot, now, static_floor, "", assigned)
+    floors = np.array([a["floor_eur"] for a in answers], dtype=np.float64)
+    served = pd.Series([a["arm"] or "static" for a in answers])
+    assigned_arms = np.array(assigned)
+    tables = []
+    for arm in sorted(weights):
+        mask = assigned_arms == arm
+        if not mask.any():
+            continue
+        table = evaluate(auctions[mask], {"static": np.full(int(mask.sum()), static_floor), arm: floors[mask]})
+        tables.append(table[table["arm"] == arm])
+    counts = {arm: int((assigned_arms == arm).sum()) for arm in sorted(weights)}
+    split = {"assigned": counts, "served": served.value_counts().to_dict(),
+             "srm_p_value": arms.sample_ratio_mismatch(counts, weights)}
+    return pd.concat(tables, ignore_index=True), split
+
+
 def best_instant(items: list[dict[str, Any]]) -> float:
     """The instant (a window end) at which the most items were fresh: written (window ended)
     and not yet expired. The local job's floors live 2 windows; a replay "now" sees none."""
@@ -171,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--static-floor", type=float, default=rules.STATIC_FLOOR_EUR)
     parser.add_argument("--chart", type=Path, default=Path("ab_test.png"))
     parser.add_argument("--properties", type=Path, default=None)
+    parser.add_argument("--arms", action="store_true",
+                        help="champion vs challenger as the floor API splits them (per-arm figures, SRM check)")
+    parser.add_argument("--weights", default="champion=80,challenger=20", help="the API's YIELD_API_MODEL_WEIGHTS")
+    parser.add_argument("--salt", default=None, help="the API's YIELD_API_ARM_SALT (default: the API's default)")
     args = parser.parse_args(argv)
 
     config = load_config(args.properties)
@@ -186,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         t = datetime.fromisoformat(args.at.replace("Z", "+00:00"))
         at = (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+    if args.arms:
+        return print_arm_replay(config, args, at)
     clock: Callable[[], float] = lambda: at  # noqa: E731 - the replay's fixed instant
     reader = FloorReader(config.floors.table_name, client, args.static_floor, clock=clock)
     # Auctions at the hour of the check, so the traffic's time of day matches the floors'.
@@ -195,6 +240,27 @@ def main(argv: list[str] | None = None) -> int:
     print("dynamic arm floor sources: " + ", ".join(f"{k} {v:,}" for k, v in sources.items()))
     print(format_table(table))
     chart(table, args.chart)
+    print(f"chart: {args.chart}")
+    return 0
+
+
+def print_arm_replay(config: Any, args: argparse.Namespace, at: float) -> int:  # noqa: ANN401 - AppConfig
+    from serving.api import DEFAULT_ARM_SALT, parse_weights
+    from serving.floor_reader import floors_in_table
+    from serving.snapshot import decode_item
+
+    floors = [f for f in map(decode_item, floors_in_table(config)) if f is not None]
+    snapshot = Snapshot.build(floors, at)
+    start = datetime.fromtimestamp(at, UTC)
+    auctions = replay_frame(Market(args.seed).count(args.events, start, 500.0, truth=False))
+    table, split = arm_replay(auctions, snapshot, at, args.static_floor, args.salt or DEFAULT_ARM_SALT,
+                              parse_weights(args.weights))
+    print(f"per-arm replay of {args.events:,} auctions (seed {args.seed}); floors from {config.floors.table_name} "
+          f"as fresh at {start:%Y-%m-%dT%H:%M:%SZ}; {sum(f.challenger_floor_eur is not None for f in floors):,} "
+          f"of {len(floors):,} items carry a challenger floor")
+    print(f"assigned {split['assigned']}, served {split['served']}, SRM p-value {split['srm_p_value']:.3g}")
+    print(format_table(table, baseline="static"))
+    chart(table, args.chart, "champion vs challenger")
     print(f"chart: {args.chart}")
     return 0
 
