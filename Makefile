@@ -134,7 +134,7 @@ promote: venv
 # The MLOps loop end to end on a fresh local lake (.local/mlops-demo/lake): simulated history with
 # exploration floors, a first champion, a +40% tier-1 bid drift, the drift verdict, retraining on the
 # recent window, the revenue gate, challenger, approval, promotion, a worse candidate refused, a
-# rollback, and the decision log (training/mlops.py, docs/mlops.md; about 4-5 minutes).
+# rollback, and the decision log (training/mlops.py, docs/mlops.md; 636 s on 2 cores shared with other jobs).
 mlops-demo: venv
 	$(PY) -m training.mlops demo $(ARGS)
 
