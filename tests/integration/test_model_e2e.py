@@ -1,9 +1,11 @@
-"""Models in the real job (PyFlink + connector jar, kinesis-local, moto): one run, five windows.
+"""Models in the real job (PyFlink + connector jar, kinesis-local, moto): one run, six windows.
 
     before start   a corrupt model is current      -> window 0: provisional floors, failure counted
     after window 0 a good model v1 is promoted     -> windows 1, 2: v1
     after window 1 a corrupt v2 is promoted        -> window 2 keeps v1, failure counted
-    after window 2 a good model v3 is promoted     -> windows 3, 4: v3
+    after window 2 a good model v3 is promoted     -> window 3: v3
+    after window 3 v1 is promoted again from the champion slot (back to a named version) -> window 4: v1
+    after window 4 `model_store.rollback` (one manifest write: the champion v1 replaced) -> window 5: v3
 
 The job is never restarted (same job, no restart in its metrics), no window is lost (every
 segment of every window has its floor), and each model-made floor equals the booster called
@@ -38,7 +40,7 @@ REST_PORTS = range(5140, 5150)  # this engineer's free ports; the mini cluster t
 CORRUPT_AT_START, V1, CORRUPT_V2, V3 = "20260101T000001Z", "20260101T000002Z", "20260101T000003Z", "20260101T000004Z"
 PROVISIONAL = scoring.PROVISIONAL_MODEL_VERSION
 # Model in force when each window closes (see the module docstring).
-EXPECTED_VERSION = [PROVISIONAL, V1, V1, V3, V3]
+EXPECTED_VERSION = [PROVISIONAL, V1, V1, V3, V1, V3]
 FLOORS_PER_WINDOW = len(SEGMENTS) + len({(s[4], s[5], s[2], s[3]) for s in SEGMENTS}) - 1  # 4 fine + 3 coarse
 
 
@@ -107,7 +109,12 @@ def test_models_swap_in_the_running_job(job_config: AppConfig, tmp_path: Path):
     write_challenger(lake_uri, V1, scale=1.0)
     write_corrupt_challenger(lake_uri, CORRUPT_V2)
     write_challenger(lake_uri, V3, scale=2.0)
-    after_window = {0: V1, 1: CORRUPT_V2, 2: V3}  # promoted once that window's floors are out
+    # What happens to the manifest once that window's floors are out.
+    after_window = {0: lambda: model_store.promote(lake_uri, V1),
+                    1: lambda: model_store.promote(lake_uri, CORRUPT_V2),
+                    2: lambda: model_store.promote(lake_uri, V3),
+                    3: lambda: model_store.promote(lake_uri, V1, source="champion"),
+                    4: lambda: model_store.rollback(lake_uri)}
 
     t0 = datetime.now(UTC).replace(microsecond=0, tzinfo=None) - timedelta(minutes=10)
     t0 -= timedelta(seconds=t0.second % 10)
@@ -120,7 +127,7 @@ def test_models_swap_in_the_running_job(job_config: AppConfig, tmp_path: Path):
         job_id = job.job_id
         base = rest_base(job_id)
         failures_seen = 0.0
-        for w in range(1, 5):
+        for w in range(1, len(EXPECTED_VERSION) + 1):
             send(config, [json.dumps(e).encode() for e in window_events(t0, w)])
             closed = t0 + (w - 1) * WINDOW
             wait_for(lambda c=closed: len(floors_of_window(config, c)) >= FLOORS_PER_WINDOW, 180,
@@ -130,11 +137,11 @@ def test_models_swap_in_the_running_job(job_config: AppConfig, tmp_path: Path):
                          "ModelLoadFailures to count the corrupt model", job)
                 failures_seen = scoring_metric(base, job_id, "ModelLoadFailures")
             if w - 1 in after_window:
-                model_store.promote(lake_uri, after_window[w - 1])
+                after_window[w - 1]()
                 time.sleep(2.5)  # past the 1 s poll interval before the next window closes
         assert job.job_id == job_id
         assert get(f"{base}/jobs/{job_id}/metrics?get=numRestarts")[0]["value"] == "0"
-        wait_for(lambda: scoring_metric(base, job_id, "FloorsScored") >= 4 * FLOORS_PER_WINDOW, 90,
+        wait_for(lambda: scoring_metric(base, job_id, "FloorsScored") >= 5 * FLOORS_PER_WINDOW, 90,
                  "FloorsScored to count every scored window", job)
         assert scoring_metric(base, job_id, "ModelVersion") > 0  # a model, not the provisional rule
         job.drain()
