@@ -2,21 +2,45 @@
 
 The same pre-generated events (JSON lines, as they sit on the stream) go through
 (a) a bare Flink SQL job that only extracts the segment and counts per window,
-and (b) the full job (validation, dedup, windows, features, floors, all sinks, online
-feature records to the Feature Store stand-in),
-at the same parallelism, in the same run. Printed: events/s of each and the ratio.
+and (b) the full job as shipped (validation, dedup, windows, features, floors with the revenue
+policy, drift, all sinks, online feature records to the Feature Store stand-in),
+at the same parallelism, in the same run, one after the other.
 
-    .venv/bin/python -m bench.job_throughput --events 2000000
+Two figures per job:
+
+- steady state: events/s between the moments the source has emitted 20% and 90% of the events,
+  read from the job's own counter (the source operator's numRecordsOut, polled from the mini
+  cluster's REST API), so job start, the first JIT compilation and the final drain of the windows
+  are outside it; beside it the CPU seconds the job's processes (the JVM and its Python workers)
+  spent per million events over the same span, which other load on the machine does not change;
+- end to end: events over the seconds from submit to finished (what the bench printed before).
+
+During each steady-state span a Java Flight Recorder recording runs on the JVM (`--no-profile`
+turns it off); its samples are grouped into the job's stages (bench.profile_job.STAGES) and
+printed beside the figures. A chart of events/s over each run goes to bench/results/.
+
+    .venv/bin/python -m bench.job_throughput --events 2000000 [--repeat 2] [--out bench/results]
+
+Generated events are cached in .local/bench/ (generation takes longer than a run).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import socket
+import subprocess
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from flink_jobs.config import load_config, write_properties
 from flink_jobs.main import create_table_env
@@ -27,6 +51,12 @@ from simulator.events import DEFAULT_START, encode, generate_events
 from udfs.aws import aws_client
 
 RATE = 580.0  # the production average, events/s of event time
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".local" / "bench"
+RESULTS = Path(__file__).resolve().parent / "results"
+# The steady-state span: from the moment the source has emitted this share of the events to this one.
+STEADY_FROM, STEADY_TO = 0.2, 0.9
+POLL_S = 0.25
 
 
 def write_events(path: Path, count: int, chunk: int = 200_000) -> None:
@@ -38,15 +68,226 @@ def write_events(path: Path, count: int, chunk: int = 200_000) -> None:
             out.write(b"\n".join(encode(e) for e in events) + b"\n")
 
 
-def bare_job(path: Path, parallelism: int) -> float:
+def cached_events(count: int) -> Path:
+    """The events of write_events(count), generated once into .local/bench/ (they are seeded)."""
+    path = CACHE / f"events-{count}.jsonl"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".tmp")
+        t = time.perf_counter()
+        write_events(partial, count)
+        partial.rename(path)
+        print(f"generated {count} events ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s",
+              flush=True)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def metric_settings(port: int) -> dict[str, str]:
+    """The mini cluster's REST API on `port`, its metrics refreshed every POLL_S (default 10 s)."""
+    return {"rest.port": str(port), "metrics.fetcher.update-interval": str(int(POLL_S * 1000))}
+
+
+# ---------------------------------------------------------------------------------------- sampling
+
+
+def _cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of process `root` and every live descendant (Python workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()  # after the command name, which may hold spaces
+        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    members = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _) in stats.items():
+            if ppid in members and pid not in members:
+                members.add(pid)
+                grew = True
+    return sum(stats[p][1] for p in members if p in stats)
+
+
+def _jvm_pid() -> int:
+    from pyflink.java_gateway import get_gateway
+
+    return int(get_gateway().jvm.ProcessHandle.current().pid())
+
+
+@dataclass
+class Sample:
+    t: float  # seconds since submit
+    records: int  # the source's numRecordsOut, all subtasks
+    cpu_s: float  # CPU seconds of the JVM and its Python workers
+
+
+class Sampler(threading.Thread):
+    """Polls the source's records-out counter and the job's CPU seconds; records a JFR profile of
+    the steady-state span when `profile` is a path."""
+
+    def __init__(self, port: int, events: int, profile: Path | None):
+        super().__init__(daemon=True)
+        self.base = f"http://127.0.0.1:{port}"
+        self.events = events
+        self.profile = profile
+        self.samples: list[Sample] = []
+        self.started = time.perf_counter()
+        self.jvm = _jvm_pid()
+        self.done = threading.Event()
+        self.profiled = False
+        self._recording = False
+        self._where: tuple[str, str, str] | None = None  # job id, source vertex id, metric id
+
+    def _get(self, path: str):
+        with urllib.request.urlopen(self.base + path, timeout=2) as response:
+            return json.load(response)
+
+    def _locate(self) -> tuple[str, str, str] | None:
+        jobs = [j for j in self._get("/jobs/overview")["jobs"] if j["state"] == "RUNNING"]
+        if not jobs:
+            return None
+        jid = jobs[0]["jid"]
+        vertices = self._get(f"/jobs/{jid}")["vertices"]
+        source = next(v for v in vertices if v["name"].startswith("Source: auction_stream"))
+        names = [m["id"] for m in self._get(f"/jobs/{jid}/vertices/{source['id']}/subtasks/metrics")]
+        metric = next((n for n in names if n.startswith("Source__auction_stream") and n.endswith(".numRecordsOut")),
+                      None)
+        return (jid, source["id"], metric) if metric else None
+
+    def _records(self) -> int | None:
+        if self._where is None:
+            self._where = self._locate()
+            if self._where is None:
+                return None
+        jid, vid, metric = self._where
+        values = self._get(f"/jobs/{jid}/vertices/{vid}/subtasks/metrics?get={quote(metric)}&agg=sum")
+        return int(float(values[0]["sum"])) if values else None
+
+    def _jcmd(self, *args: str) -> None:
+        subprocess.run(["jcmd", str(self.jvm), *args], check=True, capture_output=True)
+
+    def run(self) -> None:
+        while not self.done.wait(POLL_S):
+            try:
+                records = self._records()
+            except (urllib.error.URLError, OSError, KeyError, IndexError, ValueError, StopIteration):
+                continue
+            if records is None:
+                continue
+            self.samples.append(Sample(time.perf_counter() - self.started, records, _cpu_seconds(self.jvm)))
+            if self.profile is None:
+                continue
+            if not self._recording and not self.profiled and records >= STEADY_FROM * self.events:
+                self._jcmd("JFR.start", "name=bench", "settings=profile")
+                self._recording = True
+            elif self._recording and records >= STEADY_TO * self.events:
+                self._jcmd("JFR.dump", "name=bench", f"filename={self.profile}")
+                self._jcmd("JFR.stop", "name=bench")
+                self._recording, self.profiled = False, True
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+        if self._recording:  # the job ended before the end of the span: keep what was recorded
+            self._jcmd("JFR.dump", "name=bench", f"filename={self.profile}")
+            self._jcmd("JFR.stop", "name=bench")
+            self._recording, self.profiled = False, True
+
+
+@dataclass
+class JobRun:
+    """One job over the events: end to end and its steady-state span."""
+
+    name: str
+    events: int
+    seconds: float  # submit to finished
+    samples: list[Sample] = field(default_factory=list)
+    stages: Counter = field(default_factory=Counter)  # JFR samples by stage over the span
+    methods: Counter = field(default_factory=Counter)  # JFR samples by top frame
+    profile_samples: int = 0
+
+    @property
+    def rate(self) -> float:
+        """End to end events/s (job start and drain included)."""
+        return self.events / self.seconds
+
+    def _span(self) -> tuple[Sample, Sample] | None:
+        lo = next((s for s in self.samples if s.records >= STEADY_FROM * self.events), None)
+        hi = next((s for s in self.samples if s.records >= STEADY_TO * self.events), None)
+        return (lo, hi) if lo and hi and hi.t > lo.t else None
+
+    @property
+    def steady_rate(self) -> float:
+        span = self._span()
+        return (span[1].records - span[0].records) / (span[1].t - span[0].t) if span else float("nan")
+
+    @property
+    def cpu_per_million(self) -> float:
+        """CPU seconds (JVM + Python workers) per million events over the steady-state span."""
+        span = self._span()
+        return (span[1].cpu_s - span[0].cpu_s) / (span[1].records - span[0].records) * 1e6 if span else float("nan")
+
+    @property
+    def rate_per_core(self) -> float:
+        """Events per CPU second over the steady-state span: what one fully busy core would do."""
+        return 1e6 / self.cpu_per_million
+
+    def timeline(self, every_s: float = 2.0) -> list[tuple[float, float]]:
+        """(seconds since submit, events/s over the preceding `every_s`) along the run."""
+        out, last = [], None
+        for s in self.samples:
+            if last is None or s.t - last.t >= every_s:
+                if last is not None:
+                    out.append((s.t, (s.records - last.records) / (s.t - last.t)))
+                last = s
+        return out
+
+    def top_stages(self, n: int = 5) -> list[tuple[str, float]]:
+        total = sum(self.stages.values()) or 1
+        return [(stage, count / total) for stage, count in self.stages.most_common(n)]
+
+
+def _measured(name: str, events: int, port: int, profile: bool, work: Path, submit) -> JobRun:
+    recording = work / f"{name}.jfr" if profile else None
+    sampler = Sampler(port, events, recording)
+    sampler.start()
+    try:
+        seconds = submit()
+    finally:
+        sampler.stop()
+    run = JobRun(name, events, seconds, sampler.samples)
+    if recording is not None and recording.exists():
+        from bench.profile_job import summarize
+
+        run.methods, run.stages, run.profile_samples = summarize(recording)
+    return run
+
+
+# ---------------------------------------------------------------------------------------- the jobs
+
+
+def bare_job(path: Path, parallelism: int, settings: dict[str, str] | None = None) -> float:
     """Parse the segment fields and count per coarse segment and hourly window; discard the result.
 
-    The same source table as the job (event time by AUCTION_EVENT_TIME, hence the jar), the
+    The same source table as the job (event time by AUCTION_ROW_TIME, hence the jar), the
     segment read with JSON_VALUE, no validation, dedup, features, scoring or sinks.
     """
     config = load_config()
     t_env = create_table_env(config, on_msf=False)
-    for key, value in {"parallelism.default": str(parallelism), "execution.checkpointing.interval": "10 s"}.items():
+    base = {"parallelism.default": str(parallelism), "execution.checkpointing.interval": "10 s"}
+    for key, value in (base | (settings or {})).items():
         t_env.get_config().set(key, value)
     register_functions(t_env)
     t_env.execute_sql(auction_stream_ddl(file_source_options(path.as_uri()), lateness_ms=30_000))
@@ -63,8 +304,12 @@ GROUP BY k, window_start, window_end""").wait()
     return time.perf_counter() - started
 
 
-def full_job(path: Path, parallelism: int, work: Path, overrides: dict[str, dict[str, str]] | None = None) -> float:
-    """Seconds for the full job over the file; `overrides` replace property values (e.g. FeatureStore)."""
+def full_job(path: Path, parallelism: int, work: Path, overrides: dict[str, dict[str, str]] | None = None,
+             settings: dict[str, str] | None = None) -> float:
+    """Seconds for the full job over the file; `overrides` replace property values (e.g. FeatureStore).
+
+    The job as shipped: every branch, Feature Store writes on (the local properties enable them),
+    the floor policy of the properties (the revenue policy by default)."""
     groups = {
         "DataLake": {"path": (work / "lake").as_uri()},
         "FloorsTable": {"table.name": "bench-floors"},
@@ -85,7 +330,7 @@ def full_job(path: Path, parallelism: int, work: Path, overrides: dict[str, dict
         sagemaker = aws_client("sagemaker", store.control_endpoint, store.region)
         resources.create_feature_group(sagemaker, resources.feature_group_params(store.feature_group_name, "bench"))
     started = time.perf_counter()
-    job = start_job(config, file_source_options(path.as_uri()), work / "job")
+    job = start_job(config, file_source_options(path.as_uri()), work / "job", settings)
     job.result.wait()
     return time.perf_counter() - started
 
@@ -94,46 +339,137 @@ def full_job(path: Path, parallelism: int, work: Path, overrides: dict[str, dict
 class Throughput:
     events: int
     parallelism: int
-    bare_s: float
-    full_s: float
+    bare: JobRun
+    full: JobRun
+
+    @property
+    def bare_s(self) -> float:
+        return self.bare.seconds
+
+    @property
+    def full_s(self) -> float:
+        return self.full.seconds
 
     @property
     def bare_rate(self) -> float:
-        return self.events / self.bare_s
+        return self.bare.rate
 
     @property
     def full_rate(self) -> float:
-        return self.events / self.full_s
+        return self.full.rate
 
     @property
     def ratio(self) -> float:
-        return self.full_rate / self.bare_rate
+        """Full over bare, end to end."""
+        return self.full.rate / self.bare.rate
+
+    @property
+    def steady_ratio(self) -> float:
+        return self.full.steady_rate / self.bare.steady_rate
+
+    @property
+    def cpu_ratio(self) -> float:
+        """Bare CPU per event over full CPU per event: the ratio on a machine of its own."""
+        return self.bare.cpu_per_million / self.full.cpu_per_million
 
 
-def run(events: int, parallelism: int) -> Throughput:
-    """Both jobs over the same generated events; needs moto (the full job's floors table)."""
+def run(events: int, parallelism: int, profile: bool = True) -> Throughput:
+    """Both jobs over the same generated events, bare first; needs moto and the Feature Store stand-in."""
+    path = cached_events(events)
     with tempfile.TemporaryDirectory(prefix="yield-bench-") as tmp:
         work = Path(tmp)
-        path = work / "events.jsonl"
-        t = time.perf_counter()
-        write_events(path, events)
-        print(f"generated {events} events ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s",
-              flush=True)
-        bare_s = bare_job(path, parallelism)
-        print(f"bare parse+count job : {bare_s:7.1f} s  {events / bare_s:9.0f} events/s", flush=True)
-        full_s = full_job(path, parallelism, work)
-        print(f"full job             : {full_s:7.1f} s  {events / full_s:9.0f} events/s", flush=True)
-    return Throughput(events, parallelism, bare_s, full_s)
+        port = free_port()
+        bare = _measured("bare", events, port, profile, work,
+                         lambda: bare_job(path, parallelism, metric_settings(port)))
+        print(line(bare), flush=True)
+        port = free_port()
+        full = _measured("full", events, port, profile, work,
+                         lambda: full_job(path, parallelism, work, settings=metric_settings(port)))
+        print(line(full), flush=True)
+    return Throughput(events, parallelism, bare, full)
+
+
+# ---------------------------------------------------------------------------------------- report
+
+
+def line(r: JobRun) -> str:
+    return (f"{r.name:4s} job: steady {r.steady_rate:9,.0f} events/s  {r.cpu_per_million:6.1f} CPU s per M events "
+            f"({r.rate_per_core:9,.0f} events per CPU s)  end to end {r.seconds:6.1f} s {r.rate:9,.0f} events/s")
+
+
+def report_lines(results: list[Throughput], top: int = 5) -> list[str]:
+    t = results[0]
+    lines = [f"{t.events:,} events from a file, parallelism {t.parallelism}, hourly windows; "
+             f"steady state = from {STEADY_FROM:.0%} to {STEADY_TO:.0%} of the events read by the source.", "",
+             "| run | job | steady events/s | CPU s per M events | events per CPU s | end-to-end s "
+             "| end-to-end events/s | full/bare steady | full/bare CPU |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for i, t in enumerate(results, 1):
+        for r in (t.bare, t.full):
+            ratios = (f"{t.steady_ratio:.2f} | {t.cpu_ratio:.2f}" if r is t.full else "1.00 | 1.00")
+            lines.append(f"| {i} | {r.name} | {r.steady_rate:,.0f} | {r.cpu_per_million:.1f} | {r.rate_per_core:,.0f} "
+                         f"| {r.seconds:.1f} | {r.rate:,.0f} | {ratios} |")
+    for r in (results[-1].full, results[-1].bare):
+        if r.profile_samples:
+            lines += ["", f"Top stages of the {r.name} job's steady state (JFR, {r.profile_samples} samples on task "
+                      "threads, bench.profile_job.STAGES):", ""]
+            lines += [f"- {share:6.1%}  {stage}" for stage, share in r.top_stages(top)]
+            total = r.profile_samples
+            lines += ["", f"Top methods of the {r.name} job by self time:", ""]
+            lines += [f"- {n / total:6.1%}  `{m}`" for m, n in r.methods.most_common(top)]
+    return lines
+
+
+def chart(results: list[Throughput], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    colors = {"bare": "#4c72b0", "full": "#dd8452"}
+    for i, t in enumerate(results):
+        for r in (t.bare, t.full):
+            points = r.timeline()
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, color=colors[r.name], alpha=1.0 if i == len(results) - 1 else 0.4,
+                        label=f"{r.name} (run {i + 1}): steady {r.steady_rate:,.0f}/s")
+    ax.axhline(50_000, color="grey", linestyle=":", label="goal 50,000/s")
+    ax.set_xlabel("seconds since submit")
+    ax.set_ylabel("events/s (source, 2 s steps)")
+    ax.set_title(f"Job throughput over the run, {results[0].events:,} events, parallelism {results[0].parallelism}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--parallelism", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="bare then full, this many times")
+    parser.add_argument("--no-profile", action="store_true", help="no JFR recording of the steady state")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write job_throughput.md and job_throughput.png here (e.g. bench/results)")
     args = parser.parse_args()
+    results = []
     with standins.running_standins(["moto", "feature-store"]):
-        result = run(args.events, args.parallelism)
-    print(f"full / bare rate     : {result.ratio:7.2f}")
+        for _ in range(args.repeat):
+            results.append(run(args.events, args.parallelism, profile=not args.no_profile))
+            t = results[-1]
+            print(f"full / bare: steady {t.steady_ratio:.2f}, CPU per event {t.cpu_ratio:.2f}, "
+                  f"end to end {t.ratio:.2f}", flush=True)
+    text = "\n".join(report_lines(results))
+    print("\n" + text)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        chart(results, args.out / "job_throughput.png")
+        (args.out / "job_throughput.md").write_text(
+            "# Job throughput\n\nWritten by `python -m bench.job_throughput "
+            f"--events {args.events} --repeat {args.repeat} --out bench/results`.\n\n{text}\n\n"
+            "![events/s over the run](job_throughput.png)\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

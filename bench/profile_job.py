@@ -24,7 +24,8 @@ from pathlib import Path
 # belongs to the stage of the frame nearest the top of its stack: the work itself, not its caller.
 STAGES: tuple[tuple[str, str], ...] = (
     ("kinesis/file source read", "FileSource|KinesisShardSplitReader|TextLineInputFormat|DeserializationSchema"),
-    ("parse + validate (AUCTION_PARSE, AUCTION_EVENT_TIME)", "yield.connectors.validation|jackson"),
+    # Jackson frames belong to their caller: the connector's validation or Flink's JSON functions.
+    ("parse + validate (AUCTION_PARSE, AUCTION_ROW_TIME)", "yield.connectors.validation"),
     ("JSON functions (JSON_VALUE/JSON_QUERY)", "SqlJsonUtils|JsonPath|jsonValue|jsonQuery"),
     ("Parquet writing", "parquet"),
     ("dedup (ROW_NUMBER)", "Deduplicate|RowTimeDeduplicate|ProcTimeDeduplicate|Rank"),
