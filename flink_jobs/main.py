@@ -65,6 +65,12 @@ def job_settings(config: AppConfig) -> dict[str, str]:
         # they would chain to the writers, which changes the operators' ids, and a savepoint
         # taken at another parallelism could not be restored at 1 (or the other way round).
         "pipeline.operator-chaining.chain-operators-with-different-max-parallelism": "false",
+        # Chained operators hand rows on without a deep copy each (the largest cost of the job in
+        # bench.profile_job without it). Safe: Flink's SQL operators copy what they keep (state,
+        # buffers), the Python operators copy the rows they hold while Python works, and the
+        # connector's functions and DynamoDB sink never keep a row they were given
+        # (docs/design-notes.md, "Object reuse").
+        "pipeline.object-reuse": "true",
     }
 
 
