@@ -14,7 +14,6 @@ import org.apache.flink.types.Row;
 
 import javax.annotation.Nullable;
 
-import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -32,6 +31,9 @@ import java.util.Optional;
  * <p>A table function, not a scalar returning a ROW: the planner would copy a scalar call into
  * every field access and parse the payload once per column again.
  *
+ * <p>The record is parsed once per thread for this function and the source's
+ * {@code AUCTION_ROW_TIME} ({@link RecordVerdicts}).
+ *
  * <pre>
  * SELECT s.payload, p.* FROM auction_stream AS s, LATERAL TABLE(AUCTION_PARSE(s.payload)) AS p
  * </pre>
@@ -46,7 +48,8 @@ public class AuctionEventParser extends TableFunction<Row> {
     /** Job.event.time.max.ahead: a later event time is FUTURE_EVENT_TIME. */
     private final long maxAheadMillis;
 
-    private transient RejectReasonValidator validator;
+    private transient RecordVerdicts verdicts; // its thread's, shared with AUCTION_ROW_TIME
+    private transient Thread owner; // the thread of verdicts
     private transient int[] columns; // schema index of each typed output column
     private transient JobMetrics metrics; // the job's records read / accepted / rejected by reason
 
@@ -63,7 +66,8 @@ public class AuctionEventParser extends TableFunction<Row> {
     @Override
     public void open(FunctionContext context) {
         EventSchema schema = EventSchema.fromClasspath();
-        validator = new RejectReasonValidator(schema, maxAheadMillis, Clock.systemUTC());
+        verdicts = RecordVerdicts.forThread(maxAheadMillis);
+        owner = Thread.currentThread();
         columns = typedFields(schema).stream().mapToInt(f -> f.index).toArray();
         metrics = new JobMetrics(context.getMetricGroup());
     }
@@ -74,7 +78,11 @@ public class AuctionEventParser extends TableFunction<Row> {
      * read with U+FFFD in place of its bad bytes.
      */
     public void eval(@Nullable StringData payload) {
-        String reason = validator.rejectReasonOf(payload == null ? null : payload.toBytes());
+        if (owner != Thread.currentThread()) {
+            verdicts = RecordVerdicts.forThread(maxAheadMillis);
+            owner = Thread.currentThread();
+        }
+        String reason = verdicts.read(payload == null ? null : payload.toBytes());
         metrics.count("recordsRead");
         if (reason == null) {
             metrics.count("recordsAccepted");
@@ -85,7 +93,7 @@ public class AuctionEventParser extends TableFunction<Row> {
         row.setField(0, reason);
         if (reason == null) {
             for (int c = 0; c < columns.length; c++) {
-                row.setField(c + 1, validator.value(columns[c]));
+                row.setField(c + 1, verdicts.validator.value(columns[c]));
             }
         }
         collect(row);

@@ -7,7 +7,6 @@ import org.apache.flink.table.functions.ScalarFunction;
 
 import javax.annotation.Nullable;
 
-import java.time.Clock;
 import java.time.LocalDateTime;
 
 /**
@@ -18,7 +17,8 @@ import java.time.LocalDateTime;
  * <p>Used in the source table's computed event_time column, where the watermark is defined: it
  * costs one streaming parse instead of the JSON_VALUE, REGEXP, TO_TIMESTAMP and DATE_FORMAT
  * round trip of {@code tests/support/validation_sql.py} {@code event_time_sql()}, whose value it equals
- * for every valid event.
+ * for every valid event. The parse is shared with {@code AUCTION_PARSE} of the same record
+ * ({@link RecordVerdicts}).
  */
 public class AuctionEventTime extends ScalarFunction {
 
@@ -27,7 +27,8 @@ public class AuctionEventTime extends ScalarFunction {
     /** Job.event.time.max.ahead: a later event time is rejected, so it has no event time here. */
     private final long maxAheadMillis;
 
-    private transient RejectReasonValidator validator;
+    private transient RecordVerdicts verdicts; // its thread's, shared with AUCTION_PARSE
+    private transient Thread owner; // the thread of verdicts
     private transient int eventTimeIndex;
 
     public AuctionEventTime() {
@@ -46,7 +47,8 @@ public class AuctionEventTime extends ScalarFunction {
 
     private void init() {
         EventSchema schema = EventSchema.fromClasspath();
-        validator = new RejectReasonValidator(schema, maxAheadMillis, Clock.systemUTC());
+        verdicts = RecordVerdicts.forThread(maxAheadMillis);
+        owner = Thread.currentThread();
         Integer index = schema.indexByName.get(AuctionEventParser.EVENT_TIME);
         if (index == null) {
             throw new IllegalStateException("the event schema has no property " + AuctionEventParser.EVENT_TIME);
@@ -56,13 +58,14 @@ public class AuctionEventTime extends ScalarFunction {
 
     public @Nullable @DataTypeHint("TIMESTAMP(3)") LocalDateTime eval(
             @DataTypeHint(value = "STRING", bridgedTo = StringData.class) @Nullable StringData payload) {
-        if (validator == null) { // called without open(), e.g. constant folding at planning time
+        // Without open() (constant folding at planning time), or on another thread than open()'s.
+        if (owner != Thread.currentThread()) {
             init();
         }
-        if (validator.rejectReasonOf(payload == null ? null : payload.toBytes()) != null) {
+        if (verdicts.read(payload == null ? null : payload.toBytes()) != null) {
             return null;
         }
-        Object text = validator.value(eventTimeIndex);
+        Object text = verdicts.validator.value(eventTimeIndex);
         return text == null ? null : RejectReasonValidator.eventTime((String) text);
     }
 }

@@ -111,6 +111,28 @@ class AuctionEventParserTest {
     }
 
     @Test
+    void theRowTimeAndTheParserOfTheSameThreadReadEachRecordOnceAndNeverAStaleOne() {
+        AuctionEventParser parser = openedParser();
+        AuctionRowTime rowTime = new AuctionRowTime();
+        byte[] buffer = validEventWith(e -> e.put("domain", "a.example")).getBytes(StandardCharsets.UTF_8);
+        StringData record = StringData.fromBytes(buffer);
+        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(record));
+        parser.eval(record); // the row time's parse of the same bytes
+        // The same buffer holding another record (a caller that reuses its buffer): parsed afresh.
+        byte[] other = validEventWith(e -> e.put("domain", "b.example")).getBytes(StandardCharsets.UTF_8);
+        System.arraycopy(other, 0, buffer, 0, other.length);
+        parser.eval(StringData.fromBytes(buffer));
+        parser.eval(utf8(validEventWith(e -> e.remove("country")))); // another record, no row time first
+        parser.eval(utf8(validEventJson()));
+
+        assertEquals("a.example", rows.get(0).getField(column("domain")));
+        assertEquals("b.example", rows.get(1).getField(column("domain")));
+        assertEquals("MISSING_FIELD:country", rows.get(2).getField(0));
+        assertEquals("news.example", rows.get(3).getField(column("domain")));
+        assertEquals(4, metrics.count("kinesisanalytics.recordsRead"), "the parser counts every record it is given");
+    }
+
+    @Test
     void aRejectedRecordHasOnlyItsReason() {
         openedParser().eval(utf8(validEventWith(e -> e.put("device_category", "smartwatch"))));
 
