@@ -5,17 +5,20 @@ import com.ssmas.yield.connectors.validation.EventSchema.Field;
 
 import org.apache.flink.table.api.DataTypes;
 import org.apache.flink.table.catalog.DataTypeFactory;
+import org.apache.flink.table.data.GenericRowData;
+import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.TableFunction;
 import org.apache.flink.table.types.DataType;
 import org.apache.flink.table.types.inference.TypeInference;
-import org.apache.flink.types.Row;
 
 import javax.annotation.Nullable;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -31,14 +34,16 @@ import java.util.Optional;
  * <p>A table function, not a scalar returning a ROW: the planner would copy a scalar call into
  * every field access and parse the payload once per column again.
  *
- * <p>The record is parsed once per thread for this function and the source's
- * {@code AUCTION_ROW_TIME} ({@link RecordVerdicts}).
+ * <p>The rows are Flink's internal data ({@link RowData}), so that no converter runs per field: a
+ * string value of an ASCII record is a slice of the record's own bytes when it holds no escape,
+ * never decoded and encoded again. The record is parsed once per thread for this function and the
+ * source's {@code AUCTION_ROW_TIME} ({@link RecordVerdicts}).
  *
  * <pre>
  * SELECT s.payload, p.* FROM auction_stream AS s, LATERAL TABLE(AUCTION_PARSE(s.payload)) AS p
  * </pre>
  */
-public class AuctionEventParser extends TableFunction<Row> {
+public class AuctionEventParser extends TableFunction<RowData> {
 
     private static final long serialVersionUID = 1L;
 
@@ -50,6 +55,7 @@ public class AuctionEventParser extends TableFunction<Row> {
 
     private transient RecordVerdicts verdicts; // its thread's, shared with AUCTION_ROW_TIME
     private transient Thread owner; // the thread of verdicts
+    private transient Map<String, StringData> reasons; // each reject reason as internal data, once
     private transient int[] columns; // schema index of each typed output column
     private transient JobMetrics metrics; // the job's records read / accepted / rejected by reason
 
@@ -68,6 +74,7 @@ public class AuctionEventParser extends TableFunction<Row> {
         EventSchema schema = EventSchema.fromClasspath();
         verdicts = RecordVerdicts.forThread(maxAheadMillis);
         owner = Thread.currentThread();
+        reasons = new HashMap<>();
         columns = typedFields(schema).stream().mapToInt(f -> f.index).toArray();
         metrics = new JobMetrics(context.getMetricGroup());
     }
@@ -82,21 +89,50 @@ public class AuctionEventParser extends TableFunction<Row> {
             verdicts = RecordVerdicts.forThread(maxAheadMillis);
             owner = Thread.currentThread();
         }
-        String reason = verdicts.read(payload == null ? null : payload.toBytes());
+        byte[] bytes = payload == null ? null : payload.toBytes();
+        String reason = verdicts.read(bytes);
         metrics.count("recordsRead");
-        if (reason == null) {
-            metrics.count("recordsAccepted");
-        } else {
+        GenericRowData row = new GenericRowData(columns.length + 1);
+        if (reason != null) {
             metrics.countRejected(reason);
+            row.setField(0, reasons.computeIfAbsent(reason, StringData::fromString));
+            collect(row);
+            return;
         }
-        Row row = new Row(columns.length + 1);
-        row.setField(0, reason);
-        if (reason == null) {
-            for (int c = 0; c < columns.length; c++) {
-                row.setField(c + 1, verdicts.validator.value(columns[c]));
-            }
+        metrics.count("recordsAccepted");
+        RejectReasonValidator validator = verdicts.validator;
+        boolean ascii = verdicts.lastWasAscii();
+        for (int c = 0; c < columns.length; c++) {
+            int i = columns[c];
+            Object value = validator.value(i);
+            // Double, Integer and Boolean are their own internal data; only strings differ.
+            row.setField(c + 1, value instanceof String
+                    ? string(bytes, ascii, validator.textOffset(i), (String) value) : value);
         }
         collect(row);
+    }
+
+    /**
+     * A string value as internal data: the slice of the record's bytes between its quotes when the
+     * record is ASCII (character offsets are byte offsets) and the value has no escape (the bytes
+     * between the quotes are then exactly the value), else the value encoded.
+     */
+    static StringData string(byte[] record, boolean ascii, int quote, String value) {
+        int start = quote + 1;
+        int end = start + value.length();
+        if (ascii && quote >= 0 && end < record.length && record[quote] == '"' && record[end] == '"') {
+            boolean plain = true;
+            for (int k = start; k < end; k++) {
+                if (record[k] == '\\') {
+                    plain = false;
+                    break;
+                }
+            }
+            if (plain) {
+                return StringData.fromBytes(record, start, value.length());
+            }
+        }
+        return StringData.fromString(value);
     }
 
     /** The schema properties that become columns, in schema order. */
@@ -136,7 +172,7 @@ public class AuctionEventParser extends TableFunction<Row> {
 
     @Override
     public TypeInference getTypeInference(DataTypeFactory typeFactory) {
-        DataType output = outputType(EventSchema.fromClasspath());
+        DataType output = outputType(EventSchema.fromClasspath()).bridgedTo(RowData.class);
         return TypeInference.newBuilder()
                 .typedArguments(DataTypes.STRING().bridgedTo(StringData.class))
                 .outputTypeStrategy(call -> Optional.of(output))

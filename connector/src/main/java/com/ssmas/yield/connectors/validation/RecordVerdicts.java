@@ -31,6 +31,7 @@ final class RecordVerdicts {
     private byte[] last = new byte[0];
     private boolean hasLast;
     private @Nullable String reason;
+    private boolean lastWasAscii;
 
     private RecordVerdicts(long maxAheadMillis) {
         this.validator = new RejectReasonValidator(EventSchema.fromClasspath(), maxAheadMillis, Clock.systemUTC());
@@ -54,11 +55,17 @@ final class RecordVerdicts {
             return reason;
         }
         reason = validator.rejectReasonOf(record);
+        lastWasAscii = validator.lastWasAscii();
         if (last.length != record.length) {
             last = new byte[record.length];
         }
         System.arraycopy(record, 0, last, 0, record.length);
         hasLast = true;
         return reason;
+    }
+
+    /** Whether the record last read was ASCII, so that its character offsets are byte offsets. */
+    boolean lastWasAscii() {
+        return hasLast && lastWasAscii;
     }
 }

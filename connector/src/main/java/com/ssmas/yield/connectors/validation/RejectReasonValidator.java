@@ -109,6 +109,10 @@ public final class RejectReasonValidator {
     private final double[] number;
     private final boolean[] fitsInt;
     private final int[] intValue;
+    /** Per field, the character offset of its string value's opening quote in the payload (-1: none). */
+    private final int[] textOffset;
+    /** Whether the record last given as bytes was ASCII (its character offsets are byte offsets). */
+    private boolean lastWasAscii;
     /** Per field, a reusable matcher of its pattern (null when none). */
     private final Matcher[] patternMatchers;
     private final Matcher eventTimeMatcher = Pattern.compile(EVENT_TIME_PATTERN).matcher("");
@@ -143,6 +147,7 @@ public final class RejectReasonValidator {
         this.number = new double[n];
         this.fitsInt = new boolean[n];
         this.intValue = new int[n];
+        this.textOffset = new int[n];
         this.patternMatchers = new Matcher[n];
         for (Field f : fields) {
             if (f.pattern != null) {
@@ -156,6 +161,7 @@ public final class RejectReasonValidator {
      * before any other), or null when it is a valid event.
      */
     public @Nullable String rejectReasonOf(@Nullable byte[] record) {
+        lastWasAscii = false;
         if (record == null) {
             return NOT_JSON;
         }
@@ -173,6 +179,7 @@ public final class RejectReasonValidator {
             }
         }
         if (ascii) {
+            lastWasAscii = true;
             return new String(bytes, StandardCharsets.ISO_8859_1); // the common case, no decoder
         }
         try {
@@ -217,6 +224,20 @@ public final class RejectReasonValidator {
     }
 
     // ------------------------------------------------------------------ values of a valid event
+
+    /** Whether the record last given to {@link #rejectReasonOf(byte[])} was ASCII. */
+    public boolean lastWasAscii() {
+        return lastWasAscii;
+    }
+
+    /**
+     * The character offset in the payload of the opening quote of string property {@code i} of the
+     * record last read, or -1 when it holds no string. With an ASCII record given as bytes, the
+     * value's bytes start one after it (when it has no escapes: the caller checks).
+     */
+    public int textOffset(int i) {
+        return kind[i] == STRING ? textOffset[i] : -1;
+    }
 
     /**
      * The value of property {@code i} of the record last given to {@link #rejectReason}, typed as
@@ -308,6 +329,7 @@ public final class RejectReasonValidator {
             case VALUE_STRING:
                 kind[i] = STRING;
                 text[i] = p.getText();
+                textOffset[i] = (int) p.currentTokenLocation().getCharOffset();
                 break;
             case VALUE_NUMBER_INT:
                 kind[i] = INT;

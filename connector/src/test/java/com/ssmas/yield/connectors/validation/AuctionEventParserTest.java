@@ -10,9 +10,10 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import com.ssmas.yield.connectors.RecordingMetricGroup;
 
 import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.table.data.GenericRowData;
+import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.functions.FunctionContext;
-import org.apache.flink.types.Row;
 import org.apache.flink.util.Collector;
 
 import org.junit.jupiter.api.Test;
@@ -34,7 +35,7 @@ import java.util.List;
 class AuctionEventParserTest {
 
     private final RecordingMetricGroup metrics = new RecordingMetricGroup();
-    private final List<Row> rows = new ArrayList<>();
+    private final List<RowData> rows = new ArrayList<>();
 
     private AuctionEventParser openedParser() {
         AuctionEventParser parser = new AuctionEventParser();
@@ -46,7 +47,7 @@ class AuctionEventParserTest {
         });
         parser.setCollector(new Collector<>() {
             @Override
-            public void collect(Row row) {
+            public void collect(RowData row) {
                 rows.add(row);
             }
 
@@ -83,6 +84,12 @@ class AuctionEventParserTest {
         return out;
     }
 
+    /** A field of an output row as its Java value (a StringData as its String). */
+    private static Object field(RowData row, int i) {
+        Object value = ((GenericRowData) row).getField(i);
+        return value instanceof StringData ? value.toString() : value;
+    }
+
     /** Column position of a typed field in the parser's output row (0 is the reject reason). */
     private static int column(String name) {
         List<EventSchema.Field> fields = AuctionEventParser.typedFields(EventSchema.fromClasspath());
@@ -98,16 +105,37 @@ class AuctionEventParserTest {
     void aValidEventBecomesTypedColumnsWithoutEventTime() {
         openedParser().eval(utf8(validEventJson()));
 
-        Row row = rows.get(0);
-        assertNull(row.getField(0), "no reject reason");
-        assertEquals("imp-0001", row.getField(column("impression_id")));
-        assertEquals("mobile", row.getField(column("device_category")));
-        assertEquals(3, row.getField(column("bid_count")));
-        assertEquals(0.5, row.getField(column("user_engagement_score")));
-        assertEquals(true, row.getField(column("filled")));
-        assertEquals(0.95, row.getField(column("cpm_eur")));
+        RowData row = rows.get(0);
+        assertNull(field(row, 0), "no reject reason");
+        assertEquals("imp-0001", field(row, column("impression_id")));
+        assertEquals("mobile", field(row, column("device_category")));
+        assertEquals(3, field(row, column("bid_count")));
+        assertEquals(0.5, field(row, column("user_engagement_score")));
+        assertEquals(true, field(row, column("filled")));
+        assertEquals(0.95, field(row, column("cpm_eur")));
         assertFalse(AuctionEventParser.typedFields(EventSchema.fromClasspath()).stream()
                 .anyMatch(f -> f.name.equals("event_time")), "event_time comes from the source table");
+    }
+
+    @Test
+    void aStringValueIsTheTextOfTheRecordWhateverItsEscapesAndEncoding() {
+        AuctionEventParser parser = openedParser();
+        // Written with escapes, a JSON string's bytes are not its value: the value is decoded.
+        String escaped = validEventJson().replace("\"news.example\"", "\"n\\u0065ws.\\\"x\\\\y\\\"\"");
+        parser.eval(utf8(escaped));
+        parser.eval(utf8(validEventWith(e -> e.put("domain", "caf\u00e9.es \u20ac"))));
+        parser.eval(utf8(validEventWith(e -> e.put("ad_unit", "\"quoted\" \\ and / slash"))));
+        parser.eval(utf8(validEventJson()));
+
+        assertEquals("news.\"x\\y\"", field(rows.get(0), column("domain")));
+        assertEquals("caf\u00e9.es \u20ac", field(rows.get(1), column("domain")), "UTF-8, not ASCII");
+        assertEquals("\"quoted\" \\ and / slash", field(rows.get(2), column("ad_unit")));
+        assertEquals("news.example", field(rows.get(3), column("domain")));
+        for (RowData row : rows) {
+            assertNull(field(row, 0));
+            assertEquals("imp-0001", field(row, column("impression_id")));
+            assertEquals("DE", field(row, column("country")));
+        }
     }
 
     @Test
@@ -118,6 +146,8 @@ class AuctionEventParserTest {
         StringData record = StringData.fromBytes(buffer);
         assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(record));
         parser.eval(record); // the row time's parse of the same bytes
+        // A string value is a view of the record's bytes, as the payload column is.
+        assertEquals("a.example", field(rows.get(0), column("domain")));
         // The same buffer holding another record (a caller that reuses its buffer): parsed afresh.
         byte[] other = validEventWith(e -> e.put("domain", "b.example")).getBytes(StandardCharsets.UTF_8);
         System.arraycopy(other, 0, buffer, 0, other.length);
@@ -125,10 +155,9 @@ class AuctionEventParserTest {
         parser.eval(utf8(validEventWith(e -> e.remove("country")))); // another record, no row time first
         parser.eval(utf8(validEventJson()));
 
-        assertEquals("a.example", rows.get(0).getField(column("domain")));
-        assertEquals("b.example", rows.get(1).getField(column("domain")));
-        assertEquals("MISSING_FIELD:country", rows.get(2).getField(0));
-        assertEquals("news.example", rows.get(3).getField(column("domain")));
+        assertEquals("b.example", field(rows.get(1), column("domain")));
+        assertEquals("MISSING_FIELD:country", field(rows.get(2), 0));
+        assertEquals("news.example", field(rows.get(3), column("domain")));
         assertEquals(4, metrics.count("kinesisanalytics.recordsRead"), "the parser counts every record it is given");
     }
 
@@ -136,10 +165,10 @@ class AuctionEventParserTest {
     void aRejectedRecordHasOnlyItsReason() {
         openedParser().eval(utf8(validEventWith(e -> e.put("device_category", "smartwatch"))));
 
-        Row row = rows.get(0);
-        assertEquals("UNKNOWN_VALUE:device_category", row.getField(0));
+        RowData row = rows.get(0);
+        assertEquals("UNKNOWN_VALUE:device_category", field(row, 0));
         for (int i = 1; i < row.getArity(); i++) {
-            assertNull(row.getField(i));
+            assertNull(field(row, i));
         }
     }
 
@@ -226,8 +255,8 @@ class AuctionEventParserTest {
             assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(record),
                     "the watermark follows the newest accepted event");
         }
-        for (Row row : rows) {
-            assertEquals("NOT_UTF8", row.getField(0));
+        for (RowData row : rows) {
+            assertEquals("NOT_UTF8", field(row, 0));
         }
         assertEquals(records.length, metrics.count("kinesisanalytics.RejectReason.NOT_UTF8.recordsRejected"));
         assertEquals(0, metrics.count("kinesisanalytics.recordsAccepted"));
