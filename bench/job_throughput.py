@@ -341,6 +341,7 @@ class Throughput:
     parallelism: int
     bare: JobRun
     full: JobRun
+    rocksdb: JobRun | None = None  # the full job on RocksDB, MSF's state backend (--rocksdb)
 
     @property
     def bare_s(self) -> float:
@@ -373,8 +374,14 @@ class Throughput:
         return self.bare.cpu_per_million / self.full.cpu_per_million
 
 
-def run(events: int, parallelism: int, profile: bool = True) -> Throughput:
-    """Both jobs over the same generated events, bare first; needs moto and the Feature Store stand-in."""
+ROCKSDB = {"state.backend.type": "rocksdb"}
+
+
+def run(events: int, parallelism: int, profile: bool = True, rocksdb: bool = False) -> Throughput:
+    """Both jobs over the same generated events, bare first; needs moto and the Feature Store stand-in.
+
+    With `rocksdb`, the full job a second time on RocksDB (the state backend MSF runs), for the
+    capacity plan; the bare job and the full/bare ratios stay on the heap backend."""
     path = cached_events(events)
     with tempfile.TemporaryDirectory(prefix="yield-bench-") as tmp:
         work = Path(tmp)
@@ -386,7 +393,15 @@ def run(events: int, parallelism: int, profile: bool = True) -> Throughput:
         full = _measured("full", events, port, profile, work,
                          lambda: full_job(path, parallelism, work, settings=metric_settings(port)))
         print(line(full), flush=True)
-    return Throughput(events, parallelism, bare, full)
+        on_rocksdb = None
+        if rocksdb:
+            port = free_port()
+            (work / "rocksdb").mkdir()
+            on_rocksdb = _measured("full on RocksDB", events, port, False, work / "rocksdb",
+                                   lambda: full_job(path, parallelism, work / "rocksdb",
+                                                    settings=metric_settings(port) | ROCKSDB))
+            print(line(on_rocksdb), flush=True)
+    return Throughput(events, parallelism, bare, full, on_rocksdb)
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -405,8 +420,11 @@ def report_lines(results: list[Throughput], top: int = 5) -> list[str]:
              "| end-to-end events/s | full/bare steady | full/bare CPU |",
              "|---|---|---|---|---|---|---|---|---|"]
     for i, t in enumerate(results, 1):
-        for r in (t.bare, t.full):
-            ratios = (f"{t.steady_ratio:.2f} | {t.cpu_ratio:.2f}" if r is t.full else "1.00 | 1.00")
+        for r in (t.bare, t.full, t.rocksdb):
+            if r is None:
+                continue
+            ratios = "1.00 | 1.00" if r is t.bare else (f"{r.steady_rate / t.bare.steady_rate:.2f} | "
+                                                         f"{t.bare.cpu_per_million / r.cpu_per_million:.2f}")
             lines.append(f"| {i} | {r.name} | {r.steady_rate:,.0f} | {r.cpu_per_million:.1f} | {r.rate_per_core:,.0f} "
                          f"| {r.seconds:.1f} | {r.rate:,.0f} | {ratios} |")
     for r in (results[-1].full, results[-1].bare):
@@ -427,10 +445,10 @@ def chart(results: list[Throughput], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    colors = {"bare": "#4c72b0", "full": "#dd8452"}
+    colors = {"bare": "#4c72b0", "full": "#dd8452", "full on RocksDB": "#55a868"}
     for i, t in enumerate(results):
-        for r in (t.bare, t.full):
-            points = r.timeline()
+        for r in (t.bare, t.full, t.rocksdb):
+            points = r.timeline() if r is not None else []
             if points:
                 xs, ys = zip(*points, strict=True)
                 ax.plot(xs, ys, color=colors[r.name], alpha=1.0 if i == len(results) - 1 else 0.4,
@@ -451,13 +469,15 @@ def main() -> None:
     parser.add_argument("--parallelism", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1, help="bare then full, this many times")
     parser.add_argument("--no-profile", action="store_true", help="no JFR recording of the steady state")
+    parser.add_argument("--rocksdb", action="store_true",
+                        help="also the full job on RocksDB (MSF's state backend), for the capacity plan")
     parser.add_argument("--out", type=Path, default=None,
                         help="write job_throughput.md and job_throughput.png here (e.g. bench/results)")
     args = parser.parse_args()
     results = []
     with standins.running_standins(["moto", "feature-store"]):
         for _ in range(args.repeat):
-            results.append(run(args.events, args.parallelism, profile=not args.no_profile))
+            results.append(run(args.events, args.parallelism, profile=not args.no_profile, rocksdb=args.rocksdb))
             t = results[-1]
             print(f"full / bare: steady {t.steady_ratio:.2f}, CPU per event {t.cpu_ratio:.2f}, "
                   f"end to end {t.ratio:.2f}", flush=True)
@@ -468,7 +488,8 @@ def main() -> None:
         chart(results, args.out / "job_throughput.png")
         (args.out / "job_throughput.md").write_text(
             "# Job throughput\n\nWritten by `python -m bench.job_throughput "
-            f"--events {args.events} --repeat {args.repeat} --out bench/results`.\n\n{text}\n\n"
+            f"--events {args.events} --repeat {args.repeat}{' --rocksdb' if args.rocksdb else ''} "
+            f"--out bench/results`.\n\n{text}\n\n"
             "![events/s over the run](job_throughput.png)\n", encoding="utf-8")
 
 

@@ -3,6 +3,8 @@
     python -m deploy.rescale predictive-yield --parallelism 16 [--parallelism-per-kpu 2]
     python -m deploy.rescale predictive-yield --kpus 12            # parallelism = 12 x per-KPU
     python -m deploy.rescale predictive-yield --parallelism 16 --dry-run
+    python -m deploy.rescale --suggest-for-rate 5000    # parallelism and KPUs for a target rate
+    python -m deploy.rescale --plan                     # the capacity plan of docs/capacity.md
 
 MSF rules this tool holds the request to (Managed Service for Apache Flink developer guide,
 "Implement application scaling", and the API's ParallelismConfiguration):
@@ -122,6 +124,110 @@ class Plan:
 def kpus_for(parallelism: int, parallelism_per_kpu: int) -> int:
     """KPUs MSF allocates for the task managers (the orchestration KPU comes on top)."""
     return math.ceil(parallelism / parallelism_per_kpu)
+
+
+# ------------------------------------------------------------------------------ capacity
+
+# The full job's steady-state events per CPU second on RocksDB (MSF's state backend), JVM and Python
+# workers together: what one fully busy vCPU processes. `python -m bench.job_throughput --events 1000000
+# --repeat 2 --rocksdb --out bench/results` (bench/results/job_throughput.md): 23,280 and 24,992 in its
+# two runs; the lower one. A KPU is one vCPU.
+MEASURED_EVENTS_PER_CPU_S = 23_280.0
+# The busy share of each vCPU at the target rate: the rest is headroom for catch-up, checkpoints,
+# RocksDB compactions (MSF's state backend; the bench runs on the heap) and bursts.
+TARGET_UTILISATION = 0.6
+# MSF, per KPU-hour in USD: the pricing page's example price (US East, N. Virginia); docs/capacity.md
+# says where it comes from and why eu-west-1 is taken at the same rate until the page is read.
+PRICE_PER_KPU_HOUR_USD = 0.11
+HOURS_PER_MONTH = 730
+# The requirements (BRIEF.md): 50M events/day, peaks of 5,000/s, 100 shards.
+DAILY_EVENTS = 50_000_000
+PEAK_RATE = 5_000.0
+SHARDS = 100
+# State, from `python -m bench.savepoint_state` (bench/results/BENCHMARKS.md section 4, RocksDB):
+# dedup keeps every distinct impression id for Job.dedup.ttl (1 h).
+DEDUP_MB_PER_MILLION_CHECKPOINT = 36.0  # RocksDB's own format (what sits on the KPU's disk)
+DEDUP_MB_PER_MILLION_SAVEPOINT = 72.0  # canonical savepoint (what a rescale writes and reads)
+DEDUP_TTL_H = 1.0
+
+
+def kpus_for_rate(target_rate: float, events_per_cpu_s: float = MEASURED_EVENTS_PER_CPU_S,
+                  utilisation: float = TARGET_UTILISATION) -> int:
+    """KPUs (one vCPU each) that process `target_rate` events/s with each vCPU `utilisation` busy."""
+    if target_rate <= 0 or events_per_cpu_s <= 0 or not 0 < utilisation <= 1:
+        raise ValueError(f"need a positive rate and figure and 0 < utilisation <= 1, got "
+                         f"{target_rate}, {events_per_cpu_s}, {utilisation}")
+    return max(1, math.ceil(target_rate / (events_per_cpu_s * utilisation)))
+
+
+def suggest_parallelism(target_rate: float, events_per_cpu_s: float = MEASURED_EVENTS_PER_CPU_S,
+                        utilisation: float = TARGET_UTILISATION, parallelism_per_kpu: int = 1,
+                        max_parallelism: int | None = None, shards: int | None = None) -> int:
+    """The Parallelism for `target_rate` events/s: the KPUs it needs times the slots per KPU.
+
+    Slots on one KPU share its vCPU, so the rate sets the KPUs and ParallelismPerKPU only multiplies
+    the parallelism. Refused (ValueError) above the job's max parallelism (key groups; a restore
+    would fail); above the shard count the extra source subtasks would idle, which is allowed
+    (the other operators still use them) but not useful for the source.
+    """
+    if not 1 <= parallelism_per_kpu <= MAX_PARALLELISM_PER_KPU:
+        raise ValueError(f"parallelism per KPU must be 1..{MAX_PARALLELISM_PER_KPU}, got {parallelism_per_kpu}")
+    parallelism = kpus_for_rate(target_rate, events_per_cpu_s, utilisation) * parallelism_per_kpu
+    if max_parallelism is not None and parallelism > max_parallelism:
+        raise ValueError(f"{target_rate:,.0f} events/s needs parallelism {parallelism}, above the job's max "
+                         f"parallelism {max_parallelism}")
+    del shards  # documented above; the source reads any number of shards per subtask
+    return parallelism
+
+
+def catch_up_hours(backlog_events: float, incoming_rate: float, kpus: int,
+                   events_per_cpu_s: float = MEASURED_EVENTS_PER_CPU_S) -> float:
+    """Hours to clear a backlog while traffic keeps arriving, every vCPU fully busy (inf: never)."""
+    spare = kpus * events_per_cpu_s - incoming_rate
+    return math.inf if spare <= 0 else backlog_events / spare / 3600
+
+
+def monthly_cost(kpus: int, price_per_kpu_hour: float = PRICE_PER_KPU_HOUR_USD) -> float:
+    """KPU-hours of a month, the orchestration KPU MSF bills per application included."""
+    return (kpus + 1) * price_per_kpu_hour * HOURS_PER_MONTH
+
+
+def capacity_plan(events_per_cpu_s: float = MEASURED_EVENTS_PER_CPU_S, utilisation: float = TARGET_UTILISATION,
+                  price_per_kpu_hour: float = PRICE_PER_KPU_HOUR_USD) -> list[tuple[str, str]]:
+    """(figure, value) rows of docs/capacity.md, from the measured rate and the requirements."""
+    average = DAILY_EVENTS / 86_400
+    kpus = kpus_for_rate(PEAK_RATE, events_per_cpu_s, utilisation)
+    rows = [
+        ("measured: full job, events per CPU second (one vCPU = one KPU)", f"{events_per_cpu_s:,.0f}"),
+        ("target busy share of each vCPU at the peak", f"{utilisation:.0%}"),
+        ("average rate (50M events/day)", f"{average:,.0f} events/s"),
+        ("peak rate", f"{PEAK_RATE:,.0f} events/s"),
+        ("vCPUs busy at the average / at the peak", f"{average / events_per_cpu_s:.2f} / "
+                                                   f"{PEAK_RATE / events_per_cpu_s:.2f}"),
+        ("KPUs for the peak at the target busy share", f"{kpus} (Parallelism {kpus}, ParallelismPerKPU 1)"),
+        ("capacity of those KPUs, every vCPU busy", f"{kpus * events_per_cpu_s:,.0f} events/s"),
+    ]
+    for label, rate in (("average", average), ("peak", PEAK_RATE)):
+        backlog = rate * 3600
+        minutes = catch_up_hours(backlog, rate, kpus, events_per_cpu_s) * 60
+        rows.append((f"1-hour backlog at the {label} rate ({backlog / 1e6:.1f}M events), traffic continuing at "
+                     f"the {label} rate: cleared in", f"{minutes:.0f} min"))
+    rows += [
+        ("shards per source subtask at that parallelism", f"{SHARDS / kpus:.0f} (100 shards)"),
+        ("the requirements' estimate", "4 KPUs, 327 EUR/month"),
+    ]
+    for n in sorted({kpus, 2, 4}):
+        minutes = catch_up_hours(PEAK_RATE * 3600, PEAK_RATE, n, events_per_cpu_s) * 60
+        cost = monthly_cost(n, price_per_kpu_hour)
+        rows.append((f"{n} KPU(s): capacity / peak backlog cleared in / monthly cost ({n} + 1 orchestration KPU, "
+                     f"{HOURS_PER_MONTH} h at ${price_per_kpu_hour}/KPU-hour)",
+                     f"{n * events_per_cpu_s:,.0f} events/s / {minutes:.0f} min / ${cost:,.0f}"))
+    for label, rate in (("average", average), ("peak", PEAK_RATE)):
+        ids = rate * 3600 * DEDUP_TTL_H / 1e6
+        checkpoint, savepoint = ids * DEDUP_MB_PER_MILLION_CHECKPOINT, ids * DEDUP_MB_PER_MILLION_SAVEPOINT
+        rows.append((f"dedup state at the {label} rate ({ids:.1f}M ids in {DEDUP_TTL_H:g} h): checkpoint / savepoint",
+                     f"{checkpoint:,.0f} MB / {savepoint:,.0f} MB"))
+    return rows
 
 
 def job_default_max_parallelism() -> int:
@@ -329,7 +435,16 @@ def rescale(
 
 def main(argv: Sequence[str] | None = None, out: Printer = print) -> int:
     parser = argparse.ArgumentParser(description="Rescale the MSF application (snapshot, then update).")
-    parser.add_argument("application", help="MSF application name, e.g. predictive-yield")
+    parser.add_argument("application", nargs="?", help="MSF application name, e.g. predictive-yield")
+    parser.add_argument("--suggest-for-rate", type=float, metavar="EVENTS_PER_S",
+                        help="print the Parallelism and KPUs for this steady rate (from the measured rate per "
+                             "vCPU) and exit; nothing is read or changed")
+    parser.add_argument("--plan", action="store_true", help="print the capacity plan (docs/capacity.md) and exit")
+    parser.add_argument("--events-per-cpu-s", type=float, default=MEASURED_EVENTS_PER_CPU_S,
+                        help=f"the full job's events per CPU second (default {MEASURED_EVENTS_PER_CPU_S:,.0f}, "
+                             "bench.job_throughput)")
+    parser.add_argument("--utilisation", type=float, default=TARGET_UTILISATION,
+                        help=f"busy share of each vCPU at that rate (default {TARGET_UTILISATION})")
     parser.add_argument("--parallelism", type=int, help="new Parallelism")
     parser.add_argument("--parallelism-per-kpu", type=int, help="new ParallelismPerKPU (1..8)")
     parser.add_argument("--kpus", type=int,
@@ -345,6 +460,26 @@ def main(argv: Sequence[str] | None = None, out: Printer = print) -> int:
     parser.add_argument("--endpoint", default=None, help="a stand-in endpoint (moto), e.g. http://127.0.0.1:5055")
     parser.add_argument("--dry-run", action="store_true", help="read and check only")
     args = parser.parse_args(argv)
+
+    if args.plan:
+        for figure, value in capacity_plan(args.events_per_cpu_s, args.utilisation):
+            out(f"{figure}: {value}")
+        return 0
+    if args.suggest_for_rate is not None:
+        per_kpu = args.parallelism_per_kpu or 1
+        try:
+            parallelism = suggest_parallelism(args.suggest_for_rate, args.events_per_cpu_s, args.utilisation,
+                                              per_kpu, job_default_max_parallelism())
+        except ValueError as err:
+            out(str(err))
+            return 2
+        kpus = kpus_for(parallelism, per_kpu)
+        out(f"{args.suggest_for_rate:,.0f} events/s at {args.utilisation:.0%} of {args.events_per_cpu_s:,.0f} "
+            f"events per vCPU-second: --parallelism {parallelism} --parallelism-per-kpu {per_kpu} "
+            f"({kpus} KPUs + 1 orchestration, ${monthly_cost(kpus):,.0f}/month)")
+        return 0
+    if args.application is None:
+        parser.error("the application name is required (except with --plan or --suggest-for-rate)")
 
     region = args.region
     if region is None:
