@@ -16,7 +16,7 @@ Two figures per job:
 - end to end: events over the seconds from submit to finished (what the bench printed before).
 
 During each steady-state span a Java Flight Recorder recording runs on the JVM (`--no-profile`
-turns it off); its samples are grouped into the job's stages (bench.profile_job.STAGES) and
+turns it off); its samples are grouped into the job's stages (STAGES below) and
 printed beside the figures. A chart of events/s over each run goes to bench/results/.
 
     .venv/bin/python -m bench.job_throughput --events 2000000 [--repeat 2] [--out bench/results]
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -91,6 +92,70 @@ def free_port() -> int:
 def metric_settings(port: int) -> dict[str, str]:
     """The mini cluster's REST API on `port`, its metrics refreshed every POLL_S (default 10 s)."""
     return {"rest.port": str(port), "metrics.fetcher.update-interval": str(int(POLL_S * 1000))}
+
+
+# ---------------------------------------------------------------------------------------- profile
+
+# Stages of the job, by a fragment of a frame's class or method name (first match wins). A sample
+# belongs to the stage of the frame nearest the top of its stack: the work itself, not its caller.
+STAGES: tuple[tuple[str, str], ...] = (
+    ("kinesis/file source read", "FileSource|KinesisShardSplitReader|TextLineInputFormat|DeserializationSchema"),
+    # Jackson frames belong to their caller: the connector's validation or Flink's JSON functions.
+    ("parse + validate (AUCTION_PARSE, AUCTION_ROW_TIME)", "yield.connectors.validation"),
+    ("JSON functions (JSON_VALUE/JSON_QUERY)", "SqlJsonUtils|JsonPath|jsonValue|jsonQuery"),
+    ("Parquet writing", "parquet"),
+    ("dedup (ROW_NUMBER)", "Deduplicate|RowTimeDeduplicate|ProcTimeDeduplicate|Rank"),
+    ("window aggregate", "WindowAggOperator|SlicingWindow|window.tvf"),
+    ("Python operator exchange", "python|Beam|beam"),
+    ("DynamoDB sink", "yield.connectors.dynamodb"),
+    ("state backend", "HeapKeyedStateBackend|StateTable|rocksdb"),
+    ("serialization between operators", "Serializer|RecordWriter|SpanningRecordSerializer"),
+    ("generated code (projections, filters)", "StreamExecCalc|GeneratedFunction|StreamExecCalc"),
+)
+
+
+def _frames(event: dict) -> list[str]:
+    frames = event.get("values", {}).get("stackTrace", {}) or {}
+    out = []
+    for frame in frames.get("frames", []) or []:
+        method = frame.get("method", {})
+        cls = method.get("type", {}).get("name", "?")
+        out.append(f"{cls}.{method.get('name', '?')}".replace("/", "."))  # JFR writes a/b/C
+    return out
+
+
+def _stage(frames: list[str]) -> str:
+    """The stage of the frame nearest the top of the stack that belongs to one (self time by stage)."""
+    for frame in frames:
+        for stage, pattern in STAGES:
+            if any(p in frame for p in pattern.split("|")):
+                return stage
+    return "other"
+
+
+def summarize(jfr_file: Path, top: int = 25) -> tuple[Counter, Counter, int]:
+    """(self samples by method, self samples by stage, total samples) of a recording."""
+    jfr = shutil.which("jfr") or str(Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "jfr")
+    raw = subprocess.run(
+        [jfr, "print", "--json", "--stack-depth", "64", "--events", "jdk.ExecutionSample", str(jfr_file)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    events = json.loads(raw)["recording"]["events"]
+    self_time: Counter = Counter()
+    by_stage: Counter = Counter()
+    task_samples = 0
+    for event in events:
+        frames = _frames(event)
+        if not frames:
+            continue
+        # Only the task threads' work counts: idle gateway/RPC threads are not the job.
+        thread = (event.get("values", {}).get("sampledThread") or {}).get("javaName") or ""
+        if "(" not in thread and "Source" not in thread and "->" not in thread and "Sink" not in thread:
+            continue
+        task_samples += 1
+        self_time[frames[0]] += 1
+        by_stage[_stage(frames)] += 1
+    return self_time, by_stage, task_samples
 
 
 # ---------------------------------------------------------------------------------------- sampling
@@ -269,8 +334,6 @@ def _measured(name: str, events: int, port: int, profile: bool, work: Path, subm
         sampler.stop()
     run = JobRun(name, events, seconds, sampler.samples)
     if recording is not None and recording.exists():
-        from bench.profile_job import summarize
-
         run.methods, run.stages, run.profile_samples = summarize(recording)
     return run
 
@@ -430,7 +493,7 @@ def report_lines(results: list[Throughput], top: int = 5) -> list[str]:
     for r in (results[-1].full, results[-1].bare):
         if r.profile_samples:
             lines += ["", f"Top stages of the {r.name} job's steady state (JFR, {r.profile_samples} samples on task "
-                      "threads, bench.profile_job.STAGES):", ""]
+                      "threads, STAGES):", ""]
             lines += [f"- {share:6.1%}  {stage}" for stage, share in r.top_stages(top)]
             total = r.profile_samples
             lines += ["", f"Top methods of the {r.name} job by self time:", ""]

@@ -12,74 +12,14 @@ data exchange on the Java side.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import subprocess
 import tempfile
-from collections import Counter
 from pathlib import Path
 
-# Stages of the job, by a fragment of a frame's class or method name (first match wins). A sample
-# belongs to the stage of the frame nearest the top of its stack: the work itself, not its caller.
-STAGES: tuple[tuple[str, str], ...] = (
-    ("kinesis/file source read", "FileSource|KinesisShardSplitReader|TextLineInputFormat|DeserializationSchema"),
-    # Jackson frames belong to their caller: the connector's validation or Flink's JSON functions.
-    ("parse + validate (AUCTION_PARSE, AUCTION_ROW_TIME)", "yield.connectors.validation"),
-    ("JSON functions (JSON_VALUE/JSON_QUERY)", "SqlJsonUtils|JsonPath|jsonValue|jsonQuery"),
-    ("Parquet writing", "parquet"),
-    ("dedup (ROW_NUMBER)", "Deduplicate|RowTimeDeduplicate|ProcTimeDeduplicate|Rank"),
-    ("window aggregate", "WindowAggOperator|SlicingWindow|window.tvf"),
-    ("Python operator exchange", "python|Beam|beam"),
-    ("DynamoDB sink", "yield.connectors.dynamodb"),
-    ("state backend", "HeapKeyedStateBackend|StateTable|rocksdb"),
-    ("serialization between operators", "Serializer|RecordWriter|SpanningRecordSerializer"),
-    ("generated code (projections, filters)", "StreamExecCalc|GeneratedFunction|StreamExecCalc"),
-)
-
-
-def _frames(event: dict) -> list[str]:
-    frames = event.get("values", {}).get("stackTrace", {}) or {}
-    out = []
-    for frame in frames.get("frames", []) or []:
-        method = frame.get("method", {})
-        cls = method.get("type", {}).get("name", "?")
-        out.append(f"{cls}.{method.get('name', '?')}".replace("/", "."))  # JFR writes a/b/C
-    return out
-
-
-def _stage(frames: list[str]) -> str:
-    """The stage of the frame nearest the top of the stack that belongs to one (self time by stage)."""
-    for frame in frames:
-        for stage, pattern in STAGES:
-            if any(p in frame for p in pattern.split("|")):
-                return stage
-    return "other"
-
-
-def summarize(jfr_file: Path, top: int = 25) -> tuple[Counter, Counter, int]:
-    """(self samples by method, self samples by stage, total samples) of a recording."""
-    jfr = shutil.which("jfr") or str(Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "jfr")
-    raw = subprocess.run(
-        [jfr, "print", "--json", "--stack-depth", "64", "--events", "jdk.ExecutionSample", str(jfr_file)],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    events = json.loads(raw)["recording"]["events"]
-    self_time: Counter = Counter()
-    by_stage: Counter = Counter()
-    task_samples = 0
-    for event in events:
-        frames = _frames(event)
-        if not frames:
-            continue
-        # Only the task threads' work counts: idle gateway/RPC threads are not the job.
-        thread = (event.get("values", {}).get("sampledThread") or {}).get("javaName") or ""
-        if "(" not in thread and "Source" not in thread and "->" not in thread and "Sink" not in thread:
-            continue
-        task_samples += 1
-        self_time[frames[0]] += 1
-        by_stage[_stage(frames)] += 1
-    return self_time, by_stage, task_samples
+# The stages and the summary of a recording live in bench.job_throughput, which prints them beside
+# its figures; this module only records one run.
+from bench.job_throughput import STAGES, summarize  # noqa: E402,F401
 
 
 def main() -> None:
