@@ -241,7 +241,13 @@ class Sampler(threading.Thread):
         return int(float(values[0]["sum"])) if values else None
 
     def _jcmd(self, *args: str) -> None:
-        subprocess.run(["jcmd", str(self.jvm), *args], check=True, capture_output=True)
+        """A JFR command to the JVM; a failure ends the profile, never the sampling or the bench."""
+        try:
+            subprocess.run(["jcmd", str(self.jvm), *args], check=True, capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError) as err:
+            print(f"JFR {args[0]} failed ({err}): no profile for this run", flush=True)
+            self.profile = None
+            self._recording, self.profiled = False, True
 
     def run(self) -> None:
         while not self.done.wait(POLL_S):
@@ -259,7 +265,8 @@ class Sampler(threading.Thread):
                 self._recording = True
             elif self._recording and records >= STEADY_TO * self.events:
                 self._jcmd("JFR.dump", "name=bench", f"filename={self.profile}")
-                self._jcmd("JFR.stop", "name=bench")
+                if self.profile is not None:
+                    self._jcmd("JFR.stop", "name=bench")
                 self._recording, self.profiled = False, True
 
     def stop(self) -> None:
@@ -267,7 +274,8 @@ class Sampler(threading.Thread):
         self.join()
         if self._recording:  # the job ended before the end of the span: keep what was recorded
             self._jcmd("JFR.dump", "name=bench", f"filename={self.profile}")
-            self._jcmd("JFR.stop", "name=bench")
+            if self.profile is not None:
+                self._jcmd("JFR.stop", "name=bench")
             self._recording, self.profiled = False, True
 
 
