@@ -1,6 +1,7 @@
 """Job throughput on a file source: the full graph against a bare parse-and-count job.
 
-The same pre-generated events (JSON lines, as they sit on the stream) go through
+The same pre-generated events (JSON lines, as they sit on the stream; one file per subtask, as
+every subtask reads its shards on Kinesis) go through
 (a) a bare Flink SQL job that only extracts the segment and counts per window,
 and (b) the full job as shipped (validation, dedup, windows, features, floors with the revenue
 policy, drift, all sinks, online feature records to the Feature Store stand-in),
@@ -22,6 +23,8 @@ printed beside the figures. A chart of events/s over each run goes to bench/resu
     .venv/bin/python -m bench.job_throughput --events 2000000 [--repeat 2] [--out bench/results]
 
 Generated events are cached in .local/bench/ (generation takes longer than a run).
+Before this bench read one file, which one source subtask read alone: every figure measured that
+way (BENCHMARKS.md before issue 20) had everything chained to the source on one core.
 """
 
 from __future__ import annotations
@@ -81,6 +84,27 @@ def cached_events(count: int) -> Path:
         print(f"generated {count} events ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s",
               flush=True)
     return path
+
+
+def split_events(count: int, files: int) -> Path:
+    """The events of cached_events(count) dealt round robin into `files` files of one folder.
+
+    The file source reads one split per file: from a single file only one source subtask would
+    read, and everything chained to the source (parse, validation, raw/) would run on one core
+    whatever the parallelism. On Kinesis every subtask reads its shards; so here every subtask
+    reads its file. Each file stays in event-time order."""
+    folder = CACHE / f"events-{count}-in-{files}"
+    if not folder.exists():
+        partial = folder.with_suffix(".tmp")
+        partial.mkdir(parents=True, exist_ok=True)
+        outs = [(partial / f"part-{i}.jsonl").open("wb") for i in range(files)]
+        with cached_events(count).open("rb") as source:
+            for i, event in enumerate(source):
+                outs[i % files].write(event)
+        for out in outs:
+            out.close()
+        partial.rename(folder)
+    return folder
 
 
 def free_port() -> int:
@@ -453,7 +477,7 @@ def run(events: int, parallelism: int, profile: bool = True, rocksdb: bool = Fal
 
     With `rocksdb`, the full job a second time on RocksDB (the state backend MSF runs), for the
     capacity plan; the bare job and the full/bare ratios stay on the heap backend."""
-    path = cached_events(events)
+    path = split_events(events, parallelism)
     with tempfile.TemporaryDirectory(prefix="yield-bench-") as tmp:
         work = Path(tmp)
         port = free_port()
@@ -485,7 +509,8 @@ def line(r: JobRun) -> str:
 
 def report_lines(results: list[Throughput], top: int = 5) -> list[str]:
     t = results[0]
-    lines = [f"{t.events:,} events from a file, parallelism {t.parallelism}, hourly windows; "
+    lines = [f"{t.events:,} events from {t.parallelism} files (one per source subtask), parallelism {t.parallelism}, "
+             "hourly windows; "
              f"steady state = from {STEADY_FROM:.0%} to {STEADY_TO:.0%} of the events read by the source.", "",
              "| run | job | steady events/s | CPU s per M events | events per CPU s | end-to-end s "
              "| end-to-end events/s | full/bare steady | full/bare CPU |",

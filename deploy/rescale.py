@@ -130,9 +130,9 @@ def kpus_for(parallelism: int, parallelism_per_kpu: int) -> int:
 
 # The full job's steady-state events per CPU second on RocksDB (MSF's state backend), JVM and Python
 # workers together: what one fully busy vCPU processes. `python -m bench.job_throughput --events 1000000
-# --repeat 2 --rocksdb --out bench/results` (bench/results/job_throughput.md): 23,280 and 24,992 in its
+# --repeat 2 --rocksdb --out bench/results` (bench/results/job_throughput.md): 22,242 and 26,654 in its
 # two runs; the lower one. A KPU is one vCPU.
-MEASURED_EVENTS_PER_CPU_S = 23_280.0
+MEASURED_EVENTS_PER_CPU_S = 22_242.0
 # The busy share of each vCPU at the target rate: the rest is headroom for catch-up, checkpoints,
 # RocksDB compactions (MSF's state backend; the bench runs on the heap) and bursts.
 TARGET_UTILISATION = 0.6
