@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from local_runs.runner import start_job
 from serving.floor_reader import floors_in_table
 from tests.support.e2e_scenario import SEGMENTS, WINDOW, iso, send, wait_for
 from tests.support.model_helpers import write_challenger
+from tests.support.model_swap_job import floors_of_window, rest_base, scoring_metric, window_events
 from training import lake
 from udfs import model_store, scoring
 from udfs.model_features import model_inputs
@@ -44,61 +44,6 @@ CHAMPION_ATTRIBUTES = {"level", "segment_key", "floor_eur", "predicted_cpm_eur",
                        "window_start", "window_end", "data_points", "expires_at"}
 
 
-def window_events(t0: datetime, w: int) -> list[dict]:
-    """Six filled auctions per segment late in window w (offsets 6-9.9 s): with the 5 s lateness
-    they close window w-1 and leave window w open."""
-    events = []
-    for s, (domain, ad_unit, device, country, fmt, inventory) in enumerate(SEGMENTS):
-        for i in range(6):
-            cpm = round(0.9 + 0.4 * s + 0.1 * w + 0.03 * i, 2)
-            events.append({
-                "impression_id": f"c{w}-s{s}-i{i}",
-                "event_time": iso(t0 + w * WINDOW + timedelta(milliseconds=6_000 + 600 * i + 50 * s)),
-                "country": country, "device_category": device, "format": fmt, "inventory_type": inventory,
-                "domain": domain, "ad_unit": ad_unit, "bidder": "appnexus", "demand_channel": "prebid",
-                "user_engagement_score": round(0.1 * i, 2), "device_performance_score": 1.0 + s,
-                "historical_ctr_avg": 0.01, "floor_price_eur": 0.5, "bid_count": 3,
-                "top_bid_eur": cpm + 0.3, "second_bid_eur": cpm, "filled": True, "cpm_eur": cpm,
-            })
-    return events
-
-
-def get(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.load(r)
-
-
-def rest_base(job_id: str, timeout_s: float = 60.0) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for port in REST_PORTS:
-            try:
-                if job_id in {j["id"] for j in get(f"http://127.0.0.1:{port}/jobs")["jobs"]}:
-                    return f"http://127.0.0.1:{port}"
-            except (OSError, ValueError):
-                pass
-        time.sleep(2.0)
-    raise AssertionError(f"no Flink REST endpoint on ports {REST_PORTS} knows job {job_id}")
-
-
-def scoring_metric(base: str, job_id: str, name: str) -> list[float]:
-    """The scoring function's metric kinesisanalytics.<name>, one value per subtask."""
-    values = []
-    for vertex in get(f"{base}/jobs/{job_id}")["vertices"]:
-        url = f"{base}/jobs/{job_id}/vertices/{vertex['id']}/metrics"
-        ids = [m["id"] for m in get(url) if m["id"].endswith(f".{scoring.METRIC_GROUP}.{name}")]
-        if ids:
-            values += [float(m["value"]) for m in get(f"{url}?get={','.join(ids)}")]
-    return values
-
-
-def floors_of_window(config: AppConfig, start: datetime) -> pd.DataFrame:
-    floors = lake.read(config.lake.path, "floors")
-    if floors.empty:
-        return floors
-    return floors[pd.to_datetime(floors["window_start"]) == pd.Timestamp(start)]
-
-
 def test_both_arms_floors_reach_dynamodb(job_config: AppConfig, tmp_path: Path) -> None:
     config = replace(job_config, model=ModelConfig(manifest_poll_ms=1000))
     lake_uri = config.lake.path
@@ -109,13 +54,13 @@ def test_both_arms_floors_reach_dynamodb(job_config: AppConfig, tmp_path: Path) 
 
     t0 = datetime.now(UTC).replace(microsecond=0, tzinfo=None) - timedelta(minutes=10)
     t0 -= timedelta(seconds=t0.second % 10)
-    send(config, [json.dumps(e).encode() for w in (0, 1) for e in window_events(t0, w)])
+    send(config, [json.dumps(e).encode() for w in (0, 1) for e in window_events(t0, w, "c")])
     job = start_job(config, kinesis_source_options(config), tmp_path / "job",
                     settings={"rest.bind-address": "127.0.0.1",
                               "rest.bind-port": f"{REST_PORTS.start}-{REST_PORTS.stop - 1}"})
     try:
         job.wait_running()
-        base = rest_base(job.job_id)
+        base = rest_base(job.job_id, REST_PORTS)
         wait_for(lambda: len(floors_of_window(config, t0)) >= FLOORS_PER_WINDOW, 180, "the floors of window 0", job)
         wait_for(lambda: len(floors_in_table(config)) >= FLOORS_PER_WINDOW, 60, "window 0 in DynamoDB", job)
         two_arm_items = floors_in_table(config)  # boto3 Scan of the table the job wrote
@@ -125,7 +70,7 @@ def test_both_arms_floors_reach_dynamodb(job_config: AppConfig, tmp_path: Path) 
 
         model_store.stop_challenger(lake_uri)
         time.sleep(2.5)  # past the 1 s poll interval before window 1 closes
-        send(config, [json.dumps(e).encode() for e in window_events(t0, 2)])
+        send(config, [json.dumps(e).encode() for e in window_events(t0, 2, "c")])
         wait_for(lambda: len(floors_of_window(config, t0 + WINDOW)) >= FLOORS_PER_WINDOW, 180,
                  "the floors of window 1", job)
         wait_for(lambda: {i["window_end"]["S"] for i in floors_in_table(config)} == {iso(t0 + 2 * WINDOW)}, 60,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,8 +27,9 @@ from flink_jobs.config import AppConfig, ModelConfig
 from flink_jobs.pipeline import kinesis_source_options
 from local_runs.runner import RunningJob, start_job
 from serving.floor_reader import floors_in_table
-from tests.support.e2e_scenario import SEGMENTS, WINDOW, iso, send, wait_for
+from tests.support.e2e_scenario import SEGMENTS, WINDOW, send, wait_for
 from tests.support.model_helpers import write_challenger, write_corrupt_challenger
+from tests.support.model_swap_job import floors_of_window, get, rest_base, scoring_metric, window_events
 from training import lake
 from udfs import model_store, scoring
 from udfs.model_features import model_inputs
@@ -42,63 +42,6 @@ PROVISIONAL = scoring.PROVISIONAL_MODEL_VERSION
 # Model in force when each window closes (see the module docstring).
 EXPECTED_VERSION = [PROVISIONAL, V1, V1, V3, V1, V3]
 FLOORS_PER_WINDOW = len(SEGMENTS) + len({(s[4], s[5], s[2], s[3]) for s in SEGMENTS}) - 1  # 4 fine + 3 coarse
-
-
-def window_events(t0: datetime, w: int) -> list[dict]:
-    """Six filled auctions per segment, late in window w (offsets 6-9.9 s): with the 5 s lateness
-    they move the watermark past the end of window w-1, which closes it."""
-    events = []
-    for s, (domain, ad_unit, device, country, fmt, inventory) in enumerate(SEGMENTS):
-        for i in range(6):
-            cpm = round(0.9 + 0.4 * s + 0.1 * w + 0.03 * i, 2)
-            events.append({
-                "impression_id": f"m{w}-s{s}-i{i}",
-                "event_time": iso(t0 + w * WINDOW + timedelta(milliseconds=6_000 + 600 * i + 50 * s)),
-                "country": country, "device_category": device, "format": fmt, "inventory_type": inventory,
-                "domain": domain, "ad_unit": ad_unit, "bidder": "appnexus", "demand_channel": "prebid",
-                "user_engagement_score": round(0.1 * i, 2), "device_performance_score": 1.0 + s,
-                "historical_ctr_avg": 0.01, "floor_price_eur": 0.5, "bid_count": 3,
-                "top_bid_eur": cpm + 0.3, "second_bid_eur": cpm, "filled": True, "cpm_eur": cpm,
-            })
-    return events
-
-
-def rest_base(job_id: str, timeout_s: float = 60.0) -> str:
-    """The mini cluster's REST endpoint (it answers a little after the job starts)."""
-    deadline, errors = time.monotonic() + timeout_s, {}
-    while time.monotonic() < deadline:
-        for port in REST_PORTS:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/jobs", timeout=10) as r:
-                    if job_id in {j["id"] for j in json.load(r)["jobs"]}:
-                        return f"http://127.0.0.1:{port}"
-            except (OSError, ValueError) as err:
-                errors[port] = repr(err)
-        time.sleep(2.0)
-    raise AssertionError(f"no Flink REST endpoint on ports {REST_PORTS} knows job {job_id}: {errors}")
-
-
-def get(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.load(r)
-
-
-def scoring_metric(base: str, job_id: str, name: str) -> float:
-    """Sum over subtasks of the scoring function's metric kinesisanalytics.<name>."""
-    total = 0.0
-    for vertex in get(f"{base}/jobs/{job_id}")["vertices"]:
-        url = f"{base}/jobs/{job_id}/vertices/{vertex['id']}/metrics"
-        ids = [m["id"] for m in get(url) if m["id"].endswith(f".{scoring.METRIC_GROUP}.{name}")]
-        if ids:
-            total += sum(float(m["value"]) for m in get(f"{url}?get={','.join(ids)}"))
-    return total
-
-
-def floors_of_window(config: AppConfig, start: datetime) -> pd.DataFrame:
-    floors = lake.read(config.lake.path, "floors")
-    if floors.empty:
-        return floors
-    return floors[pd.to_datetime(floors["window_start"]) == pd.Timestamp(start)]
 
 
 def test_models_swap_in_the_running_job(job_config: AppConfig, tmp_path: Path):
@@ -118,32 +61,32 @@ def test_models_swap_in_the_running_job(job_config: AppConfig, tmp_path: Path):
 
     t0 = datetime.now(UTC).replace(microsecond=0, tzinfo=None) - timedelta(minutes=10)
     t0 -= timedelta(seconds=t0.second % 10)
-    send(config, [json.dumps(e).encode() for e in window_events(t0, 0)])
+    send(config, [json.dumps(e).encode() for e in window_events(t0, 0, "m")])
     job: RunningJob = start_job(config, kinesis_source_options(config), tmp_path / "job",
                                 settings={"rest.bind-address": "127.0.0.1",
                                           "rest.bind-port": f"{REST_PORTS.start}-{REST_PORTS.stop - 1}"})
     try:
         job.wait_running()
         job_id = job.job_id
-        base = rest_base(job_id)
+        base = rest_base(job_id, REST_PORTS)
         failures_seen = 0.0
         for w in range(1, len(EXPECTED_VERSION) + 1):
-            send(config, [json.dumps(e).encode() for e in window_events(t0, w)])
+            send(config, [json.dumps(e).encode() for e in window_events(t0, w, "m")])
             closed = t0 + (w - 1) * WINDOW
             wait_for(lambda c=closed: len(floors_of_window(config, c)) >= FLOORS_PER_WINDOW, 180,
                      f"the floors of window {w - 1}", job)
             if w - 1 in (0, 2):  # a corrupt model was just met (at start, then at a swap): counted
-                wait_for(lambda f=failures_seen: scoring_metric(base, job_id, "ModelLoadFailures") > f, 90,
+                wait_for(lambda f=failures_seen: sum(scoring_metric(base, job_id, "ModelLoadFailures")) > f, 90,
                          "ModelLoadFailures to count the corrupt model", job)
-                failures_seen = scoring_metric(base, job_id, "ModelLoadFailures")
+                failures_seen = sum(scoring_metric(base, job_id, "ModelLoadFailures"))
             if w - 1 in after_window:
                 after_window[w - 1]()
                 time.sleep(2.5)  # past the 1 s poll interval before the next window closes
         assert job.job_id == job_id
         assert get(f"{base}/jobs/{job_id}/metrics?get=numRestarts")[0]["value"] == "0"
-        wait_for(lambda: scoring_metric(base, job_id, "FloorsScored") >= 5 * FLOORS_PER_WINDOW, 90,
+        wait_for(lambda: sum(scoring_metric(base, job_id, "FloorsScored")) >= 5 * FLOORS_PER_WINDOW, 90,
                  "FloorsScored to count every scored window", job)
-        assert scoring_metric(base, job_id, "ModelVersion") > 0  # a model, not the provisional rule
+        assert sum(scoring_metric(base, job_id, "ModelVersion")) > 0  # a model, not the provisional rule
         job.drain()
     finally:
         job.cancel()

@@ -18,9 +18,8 @@ from collections.abc import Iterator
 import pytest
 
 from local_kinesis import standins
-from tests.integration.test_scoring import Clock, windows
 from tests.support.fault_proxy import FaultProxy
-from tests.support.model_helpers import fresh_s3_lake, write_challenger
+from tests.support.model_helpers import Clock, fresh_s3_lake, windows, write_challenger
 from udfs import model_store, scoring
 
 POLL_S = 30.0

@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from tests.support.model_helpers import (
+    Clock,
     revenue_curve_files,
     version_files,
+    windows,
     write_challenger,
     write_challenger_with_curves,
     write_corrupt_challenger,
@@ -20,27 +22,6 @@ from tests.support.pyflink_client import fresh_client_env
 from tests.support.repo_free_python import repo_free_python
 from udfs import floor_policy, model_store, revenue_curves, rules, scoring
 from udfs.model_features import WINDOW_COLUMNS, model_inputs
-
-
-def windows(n: int = 4) -> pd.DataFrame:
-    start = pd.Timestamp("2026-01-05 20:00")
-    return pd.DataFrame({
-        "level": ["coarse", "fine"] * (n // 2),
-        "segment_key": ["video|premium|mobile|1", "a.es|top|desktop|2"] * (n // 2),
-        "window_start": [start] * n, "window_end": [start + pd.Timedelta("1h")] * n,
-        "auctions": np.arange(n) * 500 + 5, "fills": [3] * n, "mean_cpm_eur": np.linspace(0.8, 3.0, n),
-        "mean_bid_count": [3.0] * n, "mean_floor_price_eur": [2.0] * n, "mean_top_bid_eur": [2.5] * n,
-        "mean_user_engagement_score": [0.4] * n, "mean_device_performance_score": [1.0] * n,
-        "mean_historical_ctr_avg": [0.01] * n, "premium_share": [1.0, 0.0] * (n // 2),
-    })[list(WINDOW_COLUMNS)]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_without_a_model_the_floor_is_the_provisional_rule(tmp_path: Path):

@@ -11,7 +11,7 @@ import xgboost as xgb
 
 from udfs import model_store
 from udfs.drift import build_baseline
-from udfs.model_features import FEATURES
+from udfs.model_features import FEATURES, WINDOW_COLUMNS
 
 
 def tiny_booster(scale: float, seed: int = 0) -> xgb.Booster:
@@ -80,3 +80,24 @@ def fresh_s3_lake(monkeypatch: Any, model_store_endpoint: str) -> str:
     aws_client("s3", standins.MOTO_ENDPOINT, "eu-west-1").create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     return f"s3://{bucket}"
+
+
+def windows(n: int = 4) -> pd.DataFrame:
+    start = pd.Timestamp("2026-01-05 20:00")
+    return pd.DataFrame({
+        "level": ["coarse", "fine"] * (n // 2),
+        "segment_key": ["video|premium|mobile|1", "a.es|top|desktop|2"] * (n // 2),
+        "window_start": [start] * n, "window_end": [start + pd.Timedelta("1h")] * n,
+        "auctions": np.arange(n) * 500 + 5, "fills": [3] * n, "mean_cpm_eur": np.linspace(0.8, 3.0, n),
+        "mean_bid_count": [3.0] * n, "mean_floor_price_eur": [2.0] * n, "mean_top_bid_eur": [2.5] * n,
+        "mean_user_engagement_score": [0.4] * n, "mean_device_performance_score": [1.0] * n,
+        "mean_historical_ctr_avg": [0.01] * n, "premium_share": [1.0, 0.0] * (n // 2),
+    })[list(WINDOW_COLUMNS)]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -11,32 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.support.model_helpers import write_challenger, write_corrupt_challenger
+from tests.support.model_helpers import Clock, windows, write_challenger, write_corrupt_challenger
 from udfs import floor_policy, model_store, rules, scoring
-from udfs.model_features import WINDOW_COLUMNS, model_inputs
+from udfs.model_features import model_inputs
 
 CHAMPION, CHALLENGER, BROKEN = "20260101T000001Z", "20260101T000002Z", "20260101T000003Z"
-
-
-def windows(n: int = 4) -> pd.DataFrame:
-    start = pd.Timestamp("2026-01-05 20:00")
-    return pd.DataFrame({
-        "level": ["coarse", "fine"] * (n // 2),
-        "segment_key": ["video|premium|mobile|1", "a.es|top|desktop|2"] * (n // 2),
-        "window_start": [start] * n, "window_end": [start + pd.Timedelta("1h")] * n,
-        "auctions": np.arange(n) * 500 + 5, "fills": [3] * n, "mean_cpm_eur": np.linspace(0.8, 3.0, n),
-        "mean_bid_count": [3.0] * n, "mean_floor_price_eur": [2.0] * n, "mean_top_bid_eur": [2.5] * n,
-        "mean_user_engagement_score": [0.4] * n, "mean_device_performance_score": [1.0] * n,
-        "mean_historical_ctr_avg": [0.01] * n, "premium_share": [1.0, 0.0] * (n // 2),
-    })[list(WINDOW_COLUMNS)]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def two_arms(lake: str) -> None:

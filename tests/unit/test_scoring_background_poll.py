@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.model_helpers import write_challenger
-from tests.unit.test_challenger_scoring import CHALLENGER, CHAMPION, windows
+from tests.support.model_helpers import windows, write_challenger
 from udfs import model_store, scoring
+
+CHAMPION, CHALLENGER = "20260101T000001Z", "20260101T000002Z"
 
 
 def test_a_hanging_model_store_never_holds_a_scoring_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
