@@ -131,8 +131,11 @@ class ModelWatcher:
 
     def __init__(self, lake_uri: str, poll_interval_s: float, clock: Callable[[], float] = time.monotonic,
                  max_retry_backoff_s: float = 900.0, policy: str = floor_policy.REVENUE,
-                 settings: floor_policy.PolicySettings = DEFAULT_SETTINGS):
+                 settings: floor_policy.PolicySettings = DEFAULT_SETTINGS,
+                 read_manifest: Callable[[str], bytes | None] | None = None):
         self.lake_uri = lake_uri
+        # How the manifest's bytes are read (None: model_store.read_bytes); tests give a store that hangs.
+        self.read_manifest = read_manifest
         self.policy = floor_policy.check_policy(policy)
         self.settings = settings
         self.poll_interval_s = poll_interval_s
@@ -199,7 +202,8 @@ class ModelWatcher:
             return
         self._next_poll = now + self.poll_interval_s
         try:
-            raw = model_store.read_bytes(model_store.manifest_uri(self.lake_uri), missing_ok=True)
+            uri = model_store.manifest_uri(self.lake_uri)
+            raw = self.read_manifest(uri) if self.read_manifest else model_store.read_bytes(uri, missing_ok=True)
         except model_store.ModelStoreError as err:
             self._failed(self.champion, f"manifest unreadable: {err}")
             return

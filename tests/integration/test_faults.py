@@ -57,6 +57,7 @@ DYNAMODB_PROXY_PORT = 5182
 OUTAGE_S = 30
 
 
+@pytest.mark.slow  # 40-60 s: in make test-all; the sink's own retries are JUnit-tested in make jar
 def test_dynamodb_down_for_30_s_every_floor_arrives(job_config: AppConfig, tmp_path: Path):
     """moto (shared) stays up; the job reaches DynamoDB through a proxy of ours that we block."""
     with FaultProxy(standins.HOST, standins.MOTO_PORT, listen_port=DYNAMODB_PROXY_PORT) as proxy:

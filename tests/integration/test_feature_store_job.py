@@ -72,6 +72,7 @@ def test_every_window_arrives_once_with_20_percent_of_puts_throttled(
     assert_valid_put_records(group, puts)
 
 
+@pytest.mark.slow  # 45-60 s: in make test-all; the writer's outage handling is in test_feature_store_writer
 def test_store_down_mid_run_floors_go_on_and_the_queue_catches_up(
         job_config: AppConfig, store: StandIn, tmp_path: Path):
     """Windows 0-1 are written, the store is killed, an event of a later window closes window 2
