@@ -30,10 +30,10 @@ from serving import api, prebid
 from serving.keys import ApiKey, ApiKeys, hash_key
 from serving.metrics import Metrics
 from serving.snapshot import Floor, FloorsSnapshot
+from tests.integration.test_floor_api import NOW, Clock
 from udfs import arms, rules
 from udfs.aws import aws_client
 
-NOW = 1_800_000_000.0
 KEY = "key-arms"
 SALT = "test-salt-7"
 WEIGHTS = {"champion": 80, "challenger": 20}
@@ -50,14 +50,6 @@ BASE = {"hour_of_day": 21, "day_of_week": 3, "country_tier": 1, "device_category
 FINE_REQUEST = {**BASE, "inventory_type": "standard", "domain": DOMAIN, "ad_unit": "top"}
 PREMIUM_REQUEST = {**BASE, "inventory_type": "premium"}  # no ad unit: the coarse premium item
 STATIC_REQUEST = {**BASE, "inventory_type": "remnant"}  # no item: the static floor
-
-
-@dataclass
-class Clock:
-    now: float = NOW
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
