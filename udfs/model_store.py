@@ -267,12 +267,11 @@ def start_challenger(lake_uri: str, version: str) -> Manifest:
     Its files go to current/<version>/ first; the manifest, rewritten with the same champion and
     a "challenger", comes last. A promotion or a rollback ends the challenger arm.
     """
-    arms = read_arms(lake_uri)
-    if arms is None:
+    raw = read_bytes(manifest_uri(lake_uri), missing_ok=True)
+    if parse_arms(lake_uri, raw) is None:
         raise ModelStoreError(f"{manifest_uri(lake_uri)}: no champion yet; promote a version before a challenger")
     write_version(lake_uri, "current", version, read_version(lake_uri, "challenger", version))
-    body = json.loads(read_bytes(manifest_uri(lake_uri)) or b"{}")
-    write_bytes(manifest_uri(lake_uri), json.dumps(body | {"challenger": version}, indent=1).encode())
+    write_bytes(manifest_uri(lake_uri), json.dumps(json.loads(raw) | {"challenger": version}, indent=1).encode())
     return read_arms(lake_uri)
 
 
