@@ -15,6 +15,8 @@ Python runs once per segment and window (scoring: the model and the floor rule).
 
 from __future__ import annotations
 
+import re
+
 from pyflink.table import StatementSet, TableEnvironment
 
 from flink_jobs.config import AppConfig
@@ -57,6 +59,11 @@ JAVA_FUNCTIONS = {
     "COUNT_IF": "com.ssmas.yield.connectors.monitoring.CountIf",
     # UTF8_TEXT(payload): a record's bytes as text every reader can hold (bad UTF-8 -> U+FFFD)
     "UTF8_TEXT": "com.ssmas.yield.connectors.validation.Utf8Text",
+    # The lake's partition columns of a TIMESTAMP(3): DATE_FORMAT's 'yyyy', 'MM', 'dd', 'HH' (sql.partition_columns)
+    "LAKE_YEAR": "com.ssmas.yield.connectors.lake.LakePartition$Year",
+    "LAKE_MONTH": "com.ssmas.yield.connectors.lake.LakePartition$Month",
+    "LAKE_DAY": "com.ssmas.yield.connectors.lake.LakePartition$Day",
+    "LAKE_HOUR": "com.ssmas.yield.connectors.lake.LakePartition$Hour",
 }
 DEFAULT_EVENT_TIME_MAX_AHEAD_MS = 300_000
 
@@ -164,10 +171,9 @@ FROM checked_events WHERE reject_reason IS NULL""")
 
     # Producers retry, so the stream repeats impressions: keep the first seen.
     # Proctime order keeps the result append-only; state is bounded by table.exec.state.ttl.
-    # The payload stays behind: it is the widest column and nothing after dedup needs it, so it
-    # never crosses the network shuffle by impression_id.
-    kept = ", ".join(["proc_time", "event_time", *typed_column_names(), "country_tier", "hour_of_day",
-                      "day_of_week"])
+    # Only what the windows and the drift branch read crosses the network shuffle by
+    # impression_id (the payload and the fields only raw/ keeps stay behind).
+    kept = ", ".join(["proc_time", "event_time", "impression_id", *columns_after_dedup(config)])
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW deduped_events AS
 SELECT {kept} FROM (
@@ -176,23 +182,28 @@ SELECT {kept} FROM (
 ) WHERE occurrence = 1""")
 
     aggregates = ",".join(f"\n    {f.aggregate} AS {f.name}" for f in segment_windows.aggregated())
-    # One window aggregate for both levels (GROUPING SETS): each event is deduplicated and
-    # windowed once, then counted into its fine and its coarse segment.
-    fine_key = segment_key_sql(rules.SEGMENT_KEY_FIELDS[rules.FINE])
-    coarse_key = segment_key_sql(rules.SEGMENT_KEY_FIELDS[rules.COARSE])
+    # One window aggregate for both levels (GROUPING SETS over the key fields): each event is
+    # deduplicated and windowed once, then counted into its fine and its coarse segment. The key
+    # strings are built from the grouped fields after the window, once per segment, not per event.
+    fine_fields = rules.SEGMENT_KEY_FIELDS[rules.FINE]
+    coarse_fields = rules.SEGMENT_KEY_FIELDS[rules.COARSE]
+    # A field of the fine key only: NULL in the coarse rows of the grouping sets.
+    fine_only = next(f for f in fine_fields if f not in coarse_fields)
+    key_fields = ", ".join(dict.fromkeys(fine_fields + coarse_fields))
     # The features derived from the window (fill rate, calendar) are computed here, once, for
     # every sink that writes them (Parquet history, Feature Store online records).
     derived = ",".join(f"\n    {expression} AS {name}" for name, expression in derived_features_sql().items())
     t_env.execute_sql(f"""
 CREATE TEMPORARY VIEW segment_windows AS
-SELECT *,{derived}
+SELECT level,
+    CASE WHEN level = '{rules.FINE}' THEN {segment_key_sql(fine_fields)} ELSE {segment_key_sql(coarse_fields)} END
+        AS segment_key,
+    window_start, window_end, {", ".join(f.name for f in segment_windows.aggregated())},{derived}
 FROM (
-  SELECT CASE WHEN GROUPING(fine_key) = 0 THEN '{rules.FINE}' ELSE '{rules.COARSE}' END AS level,
-      COALESCE(fine_key, coarse_key) AS segment_key, window_start, window_end,{aggregates}
-  FROM TABLE(TUMBLE(
-      (SELECT *, {fine_key} AS fine_key, {coarse_key} AS coarse_key FROM deduped_events),
-      DESCRIPTOR(event_time), {interval_sql(config.job.window_ms)}))
-  GROUP BY window_start, window_end, GROUPING SETS ((fine_key), (coarse_key))
+  SELECT CASE WHEN GROUPING({fine_only}) = 0 THEN '{rules.FINE}' ELSE '{rules.COARSE}' END AS level,
+      {key_fields}, window_start, window_end,{aggregates}
+  FROM TABLE(TUMBLE(TABLE deduped_events, DESCRIPTOR(event_time), {interval_sql(config.job.window_ms)}))
+  GROUP BY window_start, window_end, GROUPING SETS (({", ".join(fine_fields)}), ({", ".join(coarse_fields)}))
 )""")
 
     ttl_s = config.job.window_ms * config.job.floor_ttl_windows // 1000
@@ -224,6 +235,16 @@ FROM scored_windows
 WHERE scored.floor_eur IS NOT NULL""")
 
 
+def columns_after_dedup(config: AppConfig) -> list[str]:
+    """The typed and derived event columns read after dedup, in event order: the segment key
+    fields, the columns the window aggregates name, and the drift features."""
+    aggregates = " ".join(f.aggregate or "" for f in segment_windows.aggregated())
+    needed = {*rules.SEGMENT_KEY_FIELDS[rules.FINE], *rules.SEGMENT_KEY_FIELDS[rules.COARSE]}
+    needed |= set(config.monitoring.drift_features if config.monitoring else ())
+    candidates = [*typed_column_names(), "country_tier", "hour_of_day", "day_of_week"]
+    return [c for c in candidates if c in needed or re.search(rf"\b{c}\b", aggregates)]
+
+
 def derived_features_sql() -> dict[str, str]:
     """SQL over an aggregated window row for each feature of schemas/segment_windows.py without an aggregate."""
     day_of_week = iso_day_of_week_sql("window_start")
@@ -247,12 +268,12 @@ def build_statement_set(t_env: TableEnvironment, config: AppConfig, source_optio
     statements.add_insert_sql(f"""
 INSERT INTO raw_errors
 SELECT reject_reason, CAST(payload AS BYTES), UTF8_TEXT(payload), CAST(proc_time AS TIMESTAMP(3)),
-    {partition_columns("proc_time")}
+    {partition_columns("CAST(proc_time AS TIMESTAMP(3))")}
 FROM checked_events WHERE reject_reason IS NOT NULL""")
     statements.add_insert_sql(f"""
 INSERT INTO raw_late
 SELECT impression_id, event_time, watermark_at_arrival, payload, CAST(proc_time AS TIMESTAMP(3)),
-    {partition_columns("proc_time")}
+    {partition_columns("CAST(proc_time AS TIMESTAMP(3))")}
 FROM late_events""")
     statements.add_insert_sql(f"""
 INSERT INTO raw_events
