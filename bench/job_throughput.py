@@ -199,28 +199,60 @@ def summarize(jfr_file: Path, top: int = 25) -> tuple[Counter, Counter, int]:
 # ---------------------------------------------------------------------------------------- sampling
 
 
-def _cpu_seconds(root: int) -> float:
-    """User + system CPU seconds of process `root` and every live descendant (Python workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+# Where the job's CPU goes, by the name of the thread that spent it (Linux keeps a thread name's first
+# 15 characters): the task threads of the two operator chains every event crosses, the JVM's own
+# work, and the Python workers (processes under the JVM). First match wins; the rest is "other".
+CPU_PARTS: tuple[tuple[str, str], ...] = (
+    ("source chain (read, parse, validate, raw/)", "Source: "),
+    ("keyed chain (dedup, windows, drift)", "Deduplicate"),
+    ("JIT compiler", "CompilerThre"),
+    ("garbage collector", "GC Thread|G1 "),
+)
+PYTHON_WORKERS = "Python workers"
+OTHER = "other"
+
+
+def _ticks(stat: str) -> tuple[str, int, float]:
+    """(name, parent pid, user + system CPU seconds) of a /proc stat line."""
+    name = stat[stat.index("(") + 1:stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2:].split()  # after the name, which may hold spaces
+    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _part(thread: str) -> str:
+    return next((part for part, names in CPU_PARTS if any(n in thread for n in names.split("|"))), OTHER)
+
+
+def _cpu_seconds(root: int) -> dict[str, float]:
+    """CPU seconds of JVM `root` by part (CPU_PARTS, by thread) and of its live descendants (Python workers)."""
+    parts: dict[str, float] = {}
+    try:
+        threads = os.listdir(f"/proc/{root}/task")
+    except OSError:
+        threads = []
+    for tid in threads:
         try:
-            text = Path(f"/proc/{entry}/stat").read_text()
+            name, _, seconds = _ticks(Path(f"/proc/{root}/task/{tid}/stat").read_text())
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()  # after the command name, which may hold spaces
-        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-    members = {root}
-    grew = True
+        parts[_part(name)] = parts.get(_part(name), 0.0) + seconds
+    processes: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                _, ppid, seconds = _ticks(Path(f"/proc/{entry}/stat").read_text())
+            except OSError:
+                continue
+            processes[int(entry)] = (ppid, seconds)
+    members, grew = {root}, True
     while grew:
         grew = False
-        for pid, (ppid, _) in stats.items():
+        for pid, (ppid, _) in processes.items():
             if ppid in members and pid not in members:
                 members.add(pid)
                 grew = True
-    return sum(stats[p][1] for p in members if p in stats)
+    parts[PYTHON_WORKERS] = sum(processes[p][1] for p in members - {root} if p in processes)
+    return parts
 
 
 def _jvm_pid() -> int:
@@ -233,7 +265,11 @@ def _jvm_pid() -> int:
 class Sample:
     t: float  # seconds since submit
     records: int  # the source's numRecordsOut, all subtasks
-    cpu_s: float  # CPU seconds of the JVM and its Python workers
+    cpu_parts: dict[str, float]  # CPU seconds of the JVM (by part) and its Python workers
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self.cpu_parts.values())
 
 
 class Sampler(threading.Thread):
@@ -349,6 +385,15 @@ class JobRun:
         """CPU seconds (JVM + Python workers) per million events over the steady-state span."""
         span = self._span()
         return (span[1].cpu_s - span[0].cpu_s) / (span[1].records - span[0].records) * 1e6 if span else float("nan")
+
+    def cpu_parts_per_million(self) -> dict[str, float]:
+        """CPU seconds per million events over the steady-state span, by part (CPU_PARTS)."""
+        span = self._span()
+        if not span:
+            return {}
+        events = span[1].records - span[0].records
+        names = [p for p, _ in CPU_PARTS] + [PYTHON_WORKERS, OTHER]
+        return {n: (span[1].cpu_parts.get(n, 0.0) - span[0].cpu_parts.get(n, 0.0)) / events * 1e6 for n in names}
 
     @property
     def rate_per_core(self) -> float:
@@ -537,7 +582,15 @@ def report_lines(results: list[Throughput], top: int = 5) -> list[str]:
                                                          f"{t.bare.cpu_per_million / r.cpu_per_million:.2f}")
             lines.append(f"| {i} | {r.name} | {r.steady_rate:,.0f} | {r.cpu_per_million:.1f} | {r.rate_per_core:,.0f} "
                          f"| {r.seconds:.1f} | {r.rate:,.0f} | {ratios} |")
-    for r in (results[-1].full, results[-1].bare):
+    last = results[-1]
+    jobs = [r for r in (last.bare, last.full, last.rocksdb) if r is not None and r.cpu_parts_per_million()]
+    if jobs:
+        lines += ["", f"CPU seconds per million events over the steady state, by part (run {len(results)}; "
+                  "threads by name, CPU_PARTS):", "",
+                  "| part | " + " | ".join(r.name for r in jobs) + " |", "|---|" + "---|" * len(jobs)]
+        for part in jobs[0].cpu_parts_per_million():
+            lines.append(f"| {part} | " + " | ".join(f"{r.cpu_parts_per_million()[part]:.1f}" for r in jobs) + " |")
+    for r in (last.full, last.bare):
         if r.profile_samples:
             lines += ["", f"Top stages of the {r.name} job's steady state (JFR, {r.profile_samples} samples on task "
                       "threads, STAGES):", ""]
