@@ -54,3 +54,14 @@ def test_the_cli_suggests_without_touching_aws_and_prints_the_plan():
     plan = dict(line.rsplit(": ", 1) for line in lines)
     assert plan["peak rate"] == "5,000 events/s"
     assert any(key.startswith("1-hour backlog at the peak rate") for key in plan)
+
+
+def test_the_throughput_bench_checkpoints_as_the_deployed_application_does():
+    import re
+    from pathlib import Path
+
+    from bench import job_throughput
+
+    template = (Path(rescale.__file__).parent / "cloudformation" / "yield-app.yaml").read_text(encoding="utf-8")
+    default_ms = int(re.search(r"CheckpointIntervalMs:\s+Type: Number\s+Default: (\d+)", template).group(1))
+    assert f"{default_ms // 1000} s" == job_throughput.CHECKPOINT_INTERVAL
