@@ -89,8 +89,7 @@ public class AuctionEventParser extends TableFunction<RowData> {
             verdicts = RecordVerdicts.forThread(maxAheadMillis);
             owner = Thread.currentThread();
         }
-        byte[] bytes = payload == null ? null : payload.toBytes();
-        String reason = verdicts.read(bytes);
+        String reason = verdicts.read(payload);
         metrics.count("recordsRead");
         GenericRowData row = new GenericRowData(columns.length + 1);
         if (reason != null) {
@@ -101,6 +100,7 @@ public class AuctionEventParser extends TableFunction<RowData> {
         }
         metrics.count("recordsAccepted");
         RejectReasonValidator validator = verdicts.validator;
+        byte[] bytes = verdicts.lastRecord(); // this record's (it is valid, so not null)
         boolean ascii = verdicts.lastWasAscii();
         for (int c = 0; c < columns.length; c++) {
             int i = columns[c];

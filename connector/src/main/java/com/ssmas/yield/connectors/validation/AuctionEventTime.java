@@ -62,7 +62,7 @@ public class AuctionEventTime extends ScalarFunction {
         if (owner != Thread.currentThread()) {
             init();
         }
-        if (verdicts.read(payload == null ? null : payload.toBytes()) != null) {
+        if (verdicts.read(payload) != null) {
             return null;
         }
         Object text = verdicts.validator.value(eventTimeIndex);

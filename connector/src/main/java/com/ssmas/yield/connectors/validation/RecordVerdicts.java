@@ -1,5 +1,10 @@
 package com.ssmas.yield.connectors.validation;
 
+import org.apache.flink.core.memory.MemorySegment;
+import org.apache.flink.table.data.StringData;
+import org.apache.flink.table.data.binary.BinarySection;
+import org.apache.flink.table.data.binary.BinaryStringData;
+
 import javax.annotation.Nullable;
 
 import java.time.Clock;
@@ -20,6 +25,9 @@ import java.util.Map;
  * microseconds before the second function asks. The copy (not the caller's array) is compared, so
  * a buffer reused by a caller can never pass for the record read before.
  *
+ * <p>A payload held in one heap segment (what the source gives) is compared and copied from that
+ * segment: one copy of a record per thread instead of one per function call plus this one.
+ *
  * <p>Not shared between threads: Flink runs a function instance's calls on its task thread.
  */
 final class RecordVerdicts {
@@ -28,6 +36,7 @@ final class RecordVerdicts {
             ThreadLocal.withInitial(HashMap::new);
 
     final RejectReasonValidator validator;
+    /** The record last read; a new array each time, never written to (rows hold slices of it). */
     private byte[] last = new byte[0];
     private boolean hasLast;
     private @Nullable String reason;
@@ -51,17 +60,44 @@ final class RecordVerdicts {
             hasLast = false;
             return validator.rejectReasonOf(null);
         }
-        if (hasLast && Arrays.equals(last, record)) {
+        return read(record, 0, record.length);
+    }
+
+    /** As {@link #read(byte[])} for the payload's bytes, read where they are when on the heap. */
+    @Nullable String read(@Nullable StringData payload) {
+        if (payload instanceof BinaryStringData) {
+            BinarySection section = ((BinaryStringData) payload).getBinarySection(); // null: a String
+            if (section != null && section.getSegments().length == 1) {
+                MemorySegment segment = section.getSegments()[0];
+                int from = section.getOffset();
+                int length = section.getSizeInBytes();
+                if (!segment.isOffHeap() && from >= 0 && length >= 0 && from + length <= segment.size()) {
+                    return read(segment.getArray(), from, length);
+                }
+            }
+        }
+        return read(payload == null ? null : payload.toBytes());
+    }
+
+    /** The record {@code record[from, from + length)}, which the caller may change afterwards. */
+    private @Nullable String read(byte[] record, int from, int length) {
+        if (hasLast && Arrays.equals(last, 0, last.length, record, from, from + length)) {
             return reason;
         }
-        reason = validator.rejectReasonOf(record);
+        hasLast = false; // until the new record's verdict is in
+        last = Arrays.copyOfRange(record, from, from + length);
+        reason = validator.rejectReasonOf(last);
         lastWasAscii = validator.lastWasAscii();
-        if (last.length != record.length) {
-            last = new byte[record.length];
-        }
-        System.arraycopy(record, 0, last, 0, record.length);
         hasLast = true;
         return reason;
+    }
+
+    /**
+     * The bytes of the record last read (not null), which {@link RejectReasonValidator#textOffset}
+     * points into. Never changed: a row may keep slices of it.
+     */
+    byte[] lastRecord() {
+        return last;
     }
 
     /** Whether the record last read was ASCII, so that its character offsets are byte offsets. */

@@ -3,14 +3,18 @@ package com.ssmas.yield.connectors.validation;
 import com.ssmas.yield.connectors.validation.EventSchema.Field;
 
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonLocation;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
 
 import javax.annotation.Nullable;
 
 import java.io.IOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.math.BigDecimal;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
@@ -95,9 +99,22 @@ public final class RejectReasonValidator {
 
     private static final BigDecimal INT_MIN = BigDecimal.valueOf(Integer.MIN_VALUE);
     private static final BigDecimal INT_MAX = BigDecimal.valueOf(Integer.MAX_VALUE);
+    /** 10^0 to 10^15, each exactly a double. */
+    private static final double[] POWERS_OF_TEN = {
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15
+    };
     private static final byte TRUE = 5;
     private static final byte FALSE = 6;
     private static final byte CONTAINER = 7; // object or array
+
+    // What the bytes of a record are (textOf).
+    private static final byte ASCII = 0;
+    private static final byte ASCII_WITH_NUL = 1;
+    private static final byte NOT_ASCII = 2;
+    private static final VarHandle EIGHT_BYTES =
+            MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final long HIGH_BITS = 0x8080808080808080L;
+    private static final long LOW_BITS = 0x0101010101010101L;
 
     // Shared with nothing else: JsonFactory defaults, like the one behind Flink's JSON functions.
     private static final JsonFactory JSON_FACTORY = new JsonFactory();
@@ -116,8 +133,18 @@ public final class RejectReasonValidator {
     /** Per field, a reusable matcher of its pattern (null when none). */
     private final Matcher[] patternMatchers;
     private final Matcher eventTimeMatcher = Pattern.compile(EVENT_TIME_PATTERN).matcher("");
-    /** Top-level keys seen in the record being read (duplicate detection). */
-    private final Set<String> keysSeen = new HashSet<>();
+    /**
+     * Top-level keys outside the schema seen in the record being read (duplicate detection; a
+     * schema property seen already is one whose kind is no longer ABSENT).
+     */
+    private final Set<String> otherKeysSeen = new HashSet<>();
+    /**
+     * Per position in the object, the key last read there and its schema index (-1: not in the
+     * schema). Producers write keys in the same order, and Jackson hands out one String per key
+     * name, so a key is mostly found by identity here instead of in the schema's map.
+     */
+    private final String[] keyAt;
+    private final int[] indexAt;
     private final long maxAheadMillis;
     private final Clock clock;
     /** Strict: malformed input is an error, never U+FFFD. */
@@ -149,6 +176,8 @@ public final class RejectReasonValidator {
         this.intValue = new int[n];
         this.textOffset = new int[n];
         this.patternMatchers = new Matcher[n];
+        this.keyAt = new String[2 * n];
+        this.indexAt = new int[2 * n];
         for (Field f : fields) {
             if (f.pattern != null) {
                 patternMatchers[f.index] = f.pattern.matcher("");
@@ -161,32 +190,76 @@ public final class RejectReasonValidator {
      * before any other), or null when it is a valid event.
      */
     public @Nullable String rejectReasonOf(@Nullable byte[] record) {
+        return record == null ? rejectReasonOf(null, 0, 0) : rejectReasonOf(record, 0, record.length);
+    }
+
+    /**
+     * As {@link #rejectReasonOf(byte[])} for the record {@code record[from, from + length)}, read
+     * in place (no reference to the array is kept); {@link #textOffset} counts from {@code from}.
+     */
+    public @Nullable String rejectReasonOf(@Nullable byte[] record, int from, int length) {
         lastWasAscii = false;
         if (record == null) {
             return NOT_JSON;
         }
-        String text = strictUtf8(record);
-        return text == null ? NOT_UTF8 : rejectReason(text);
+        byte bytes = textOf(record, from, length);
+        if (bytes != NOT_ASCII) {
+            lastWasAscii = true;
+            if (bytes == ASCII) {
+                return rejectReasonOfAscii(record, from, length); // the common case
+            }
+            // Jackson's byte parser would take NUL bytes for UTF-16 or UTF-32 text: read it as chars.
+            return rejectReason(new String(record, from, length, StandardCharsets.ISO_8859_1));
+        }
+        String text;
+        try {
+            text = utf8.reset().decode(ByteBuffer.wrap(record, from, length)).toString();
+        } catch (CharacterCodingException e) {
+            return NOT_UTF8;
+        }
+        return rejectReason(text);
     }
 
-    /** The bytes as text when they are UTF-8, else null. */
-    private @Nullable String strictUtf8(byte[] bytes) {
-        boolean ascii = true;
-        for (byte b : bytes) {
+    /** ASCII, ASCII_WITH_NUL or NOT_ASCII: eight bytes at a time, as this runs on every record. */
+    private static byte textOf(byte[] record, int from, int length) {
+        long nulBytes = 0; // a high bit where a byte of a word is 0 (ASCII words only)
+        int k = from;
+        int end = from + length;
+        for (; k + Long.BYTES <= end; k += Long.BYTES) {
+            long word = (long) EIGHT_BYTES.get(record, k);
+            if ((word & HIGH_BITS) != 0) {
+                return NOT_ASCII;
+            }
+            nulBytes |= (word - LOW_BITS) & ~word & HIGH_BITS;
+        }
+        for (; k < end; k++) {
+            byte b = record[k];
             if (b < 0) {
-                ascii = false;
-                break;
+                return NOT_ASCII;
+            }
+            if (b == 0) {
+                nulBytes = 1;
             }
         }
-        if (ascii) {
-            lastWasAscii = true;
-            return new String(bytes, StandardCharsets.ISO_8859_1); // the common case, no decoder
+        return nulBytes == 0 ? ASCII : ASCII_WITH_NUL;
+    }
+
+    /**
+     * An ASCII record without NUL bytes, parsed from its bytes: no String of the record, and
+     * Jackson's UTF-8 parser reads the same JSON as its char parser here (one char per byte, so
+     * byte offsets are char offsets and the length is the code point count).
+     */
+    private @Nullable String rejectReasonOfAscii(byte[] record, int from, int length) {
+        if (length > schema.maxRecordChars) {
+            return OVERSIZED;
         }
-        try {
-            return utf8.reset().decode(ByteBuffer.wrap(bytes)).toString();
-        } catch (CharacterCodingException e) {
-            return null;
+        String structural;
+        try (JsonParser p = JSON_FACTORY.createParser(record, from, length)) {
+            structural = read(p, true);
+        } catch (IOException | RuntimeException e) {
+            structural = NOT_JSON;
         }
+        return structural != null ? structural : firstFieldReason();
     }
 
     /** The first reason the payload is rejected for, or null when it is a valid event. */
@@ -198,10 +271,17 @@ public final class RejectReasonValidator {
         if (payload.length() > max && payload.codePointCount(0, payload.length()) > max) {
             return OVERSIZED;
         }
-        String structural = read(payload);
-        if (structural != null) {
-            return structural;
+        String structural;
+        try (JsonParser p = JSON_FACTORY.createParser(payload)) {
+            structural = read(p, false);
+        } catch (IOException | RuntimeException e) {
+            structural = NOT_JSON;
         }
+        return structural != null ? structural : firstFieldReason();
+    }
+
+    /** The first property check, in schema order, that the record read fails, or null. */
+    private @Nullable String firstFieldReason() {
         for (Field f : fields) {
             String reason = check(f);
             if (reason != null) {
@@ -282,54 +362,69 @@ public final class RejectReasonValidator {
 
     // ------------------------------------------------------------------ parsing
 
-    /** Fills the per-field slots; NOT_JSON / NOT_AN_OBJECT, or null for an object. */
-    private @Nullable String read(String payload) {
+    /**
+     * Fills the per-field slots; NOT_JSON / NOT_AN_OBJECT, or null for an object. {@code
+     * fromBytes}: {@code p} reads bytes (its offsets count bytes from the record's first), not chars.
+     */
+    private @Nullable String read(JsonParser p, boolean fromBytes) throws IOException {
         Arrays.fill(kind, ABSENT);
         Arrays.fill(text, null);
-        keysSeen.clear();
-        try (JsonParser p = JSON_FACTORY.createParser(payload)) {
-            JsonToken t = p.nextToken();
-            if (t == null) {
-                return NOT_JSON; // no content
+        otherKeysSeen.clear();
+        JsonToken t = p.nextToken();
+        if (t == null) {
+            return NOT_JSON; // no content
+        }
+        if (t != JsonToken.START_OBJECT) {
+            consume(p, t);
+            return p.nextToken() == null ? NOT_AN_OBJECT : NOT_JSON;
+        }
+        String name;
+        boolean duplicate = false;
+        for (int position = 0; (name = p.nextFieldName()) != null; position++) {
+            // Keep reading: a syntax error later in the record is the stronger reason.
+            int index = indexOf(name, position);
+            JsonToken v = p.nextToken();
+            if (index < 0) {
+                duplicate |= !otherKeysSeen.add(name);
+                consume(p, v);
+            } else {
+                duplicate |= kind[index] != ABSENT; // record() leaves no property it read ABSENT
+                record(p, v, index, fromBytes);
             }
-            if (t != JsonToken.START_OBJECT) {
-                consume(p, t);
-                return p.nextToken() == null ? NOT_AN_OBJECT : NOT_JSON;
-            }
-            String name;
-            boolean duplicate = false;
-            while ((name = p.nextFieldName()) != null) {
-                // Keep reading: a syntax error later in the record is the stronger reason.
-                duplicate |= !keysSeen.add(name);
-                Integer index = schema.indexByName.get(name);
-                JsonToken v = p.nextToken();
-                if (index == null) {
-                    consume(p, v);
-                } else {
-                    record(p, v, index);
-                }
-            }
-            if (p.currentToken() != JsonToken.END_OBJECT) {
-                return NOT_JSON;
-            }
-            // One JSON text per record: only whitespace may follow the object.
-            if (p.nextToken() != null) {
-                return NOT_JSON;
-            }
-            return duplicate ? DUPLICATE_KEY : null;
-        } catch (IOException | RuntimeException e) {
+        }
+        if (p.currentToken() != JsonToken.END_OBJECT) {
             return NOT_JSON;
         }
+        // One JSON text per record: only whitespace may follow the object.
+        if (p.nextToken() != null) {
+            return NOT_JSON;
+        }
+        return duplicate ? DUPLICATE_KEY : null;
+    }
+
+    /** The schema index of the key read at this position of the object, -1 when not in the schema. */
+    private int indexOf(String key, int position) {
+        if (position < keyAt.length && keyAt[position] == key) {
+            return indexAt[position];
+        }
+        Integer index = schema.indexByName.get(key);
+        int i = index == null ? -1 : index;
+        if (position < keyAt.length) {
+            keyAt[position] = key;
+            indexAt[position] = i;
+        }
+        return i;
     }
 
     /** Stores the value of a schema property (a later duplicate key overwrites it). */
-    private void record(JsonParser p, JsonToken t, int i) throws IOException {
+    private void record(JsonParser p, JsonToken t, int i, boolean fromBytes) throws IOException {
         text[i] = null;
         switch (t) {
             case VALUE_STRING:
                 kind[i] = STRING;
                 text[i] = p.getText();
-                textOffset[i] = (int) p.currentTokenLocation().getCharOffset();
+                JsonLocation quote = p.currentTokenLocation();
+                textOffset[i] = (int) (fromBytes ? quote.getByteOffset() : quote.getCharOffset());
                 break;
             case VALUE_NUMBER_INT:
                 kind[i] = INT;
@@ -343,6 +438,9 @@ public final class RejectReasonValidator {
                 number[i] = p.getDoubleValue();
                 break;
             case VALUE_NUMBER_FLOAT:
+                if (recordShortDecimal(p, i)) {
+                    break;
+                }
                 BigDecimal d = p.getDecimalValue();
                 number[i] = d.doubleValue();
                 if (d.scale() == 0) {
@@ -373,6 +471,52 @@ public final class RejectReasonValidator {
             default:
                 throw new IOException("unexpected token " + t);
         }
+    }
+
+    /**
+     * A float written as {@code -?digits.digits} with at most 15 digits (how events write prices
+     * and scores, 0.1059), stored without a BigDecimal: its BigDecimal has a scale above 0 (a
+     * FLOAT, never a whole number) and an unscaled value below 2^52, so the quotient by the power
+     * of ten (both exact doubles) is the correctly rounded double that BigDecimal.doubleValue
+     * gives, +0.0 for -0.0 as well (a BigDecimal has no negative zero). False for any other form
+     * (an exponent, more digits), which BigDecimal reads as before.
+     */
+    private boolean recordShortDecimal(JsonParser p, int i) throws IOException {
+        int length = p.getTextLength();
+        if (length > 17) { // a sign, 15 digits and the point
+            return false;
+        }
+        char[] chars = p.getTextCharacters();
+        int k = p.getTextOffset();
+        int end = k + length;
+        boolean negative = chars[k] == '-';
+        if (negative) {
+            k++;
+        }
+        long unscaled = 0;
+        int digits = 0;
+        int fractionDigits = -1; // -1 until the point
+        for (; k < end; k++) {
+            char c = chars[k];
+            if (c >= '0' && c <= '9') {
+                unscaled = unscaled * 10 + (c - '0');
+                digits++;
+                if (fractionDigits >= 0) {
+                    fractionDigits++;
+                }
+            } else if (c == '.' && fractionDigits < 0) {
+                fractionDigits = 0;
+            } else {
+                return false; // an exponent
+            }
+        }
+        if (fractionDigits <= 0 || digits > 15) {
+            return false;
+        }
+        kind[i] = FLOAT;
+        fitsInt[i] = false;
+        number[i] = (negative ? -unscaled : unscaled) / POWERS_OF_TEN[fractionDigits];
+        return true;
     }
 
     /**

@@ -162,6 +162,25 @@ class AuctionEventParserTest {
     }
 
     @Test
+    void aPayloadInsideALargerBufferIsReadWhereItIsAndItsRowKeepsItsValuesWhenTheBufferIsReused() {
+        AuctionEventParser parser = openedParser();
+        AuctionRowTime rowTime = new AuctionRowTime();
+        byte[] event = validEventWith(e -> e.put("domain", "a.example")).getBytes(StandardCharsets.UTF_8);
+        byte[] buffer = new byte[event.length + 10];
+        System.arraycopy(event, 0, buffer, 4, event.length);
+        StringData record = StringData.fromBytes(buffer, 4, event.length);
+        assertEquals(LocalDateTime.parse("2026-11-25T14:03:07.123"), rowTime.eval(record));
+        parser.eval(record);
+        byte[] other = validEventWith(e -> e.put("domain", "b.example")).getBytes(StandardCharsets.UTF_8);
+        System.arraycopy(other, 0, buffer, 4, other.length);
+        parser.eval(record);
+
+        assertEquals("a.example", field(rows.get(0), column("domain")), "not a view of the caller's buffer");
+        assertEquals("DE", field(rows.get(0), column("country")));
+        assertEquals("b.example", field(rows.get(1), column("domain")));
+    }
+
+    @Test
     void aRejectedRecordHasOnlyItsReason() {
         openedParser().eval(utf8(validEventWith(e -> e.put("device_category", "smartwatch"))));
 

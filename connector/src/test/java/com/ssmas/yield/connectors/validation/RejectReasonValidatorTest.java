@@ -218,4 +218,54 @@ class RejectReasonValidatorTest {
             validEventWith(e -> e.put("event_time", "2026-11-25T15:00:00Z")), validEventJson(), null});
         assertArrayEquals(new String[] {"FUTURE_EVENT_TIME", null, "NOT_JSON"}, batch);
     }
+
+    /**
+     * An ASCII record given as bytes is parsed from them (Jackson's byte parser), its text as
+     * chars: the two must agree on every verdict, value and string offset.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "", " ", "{}", "[]", "1", "\"x\"", "null", "{\"a\":1} x", "{\"a\":1}{\"a\":1}", "{\"a\":", "{\"a\" 1}",
+        "\u0000\u0000\u0000{", "\u0000{\u0000}", "{\u0000\u0000\u0000", "{\"a\":\"\u0000\"}", "{}\u0000",
+        "\"bid_count\":3 -> \"bid_count\":1.5e1", "\"bid_count\":3 -> \"bid_count\":0e0",
+        "\"bid_count\":3 -> \"bid_count\":-0", "\"bid_count\":3 -> \"bid_count\":1e99999999999",
+        "\"bid_count\":3 -> \"bid_count\":2147483648", "\"floor_price_eur\":0.4 -> \"floor_price_eur\":-0.0",
+        "\"floor_price_eur\":0.4 -> \"floor_price_eur\":1e400",
+        "\"floor_price_eur\":0.4 -> \"floor_price_eur\":0.1234567890123456789",
+        "\"country\":\"DE\" -> \"country\":\"DE\",\"c\\u006funtry\":\"DE\"",
+        "\"country\":\"DE\" -> \"x\":[{\"country\":1}],\"country\":\"DE\",\"x\":2",
+        "\"domain\":\"news.example\" -> \"domain\":\"n\\u0065ws.\\\"x\\\\y\\\"\"",
+        "\"domain\":\"news.example\" ->   \"domain\" :  \"news.example\"  ",
+        "\"country\":\"DE\" -> \"country\":\"DE\n\"", "\"country\":\"DE\" -> \"country\":\"D\u0000E\"",
+        "\"cpm_eur\":0.95 -> \"cpm_eur\":0.95\u0000",
+    })
+    void anAsciiRecordReadFromItsBytesHasTheVerdictAndValuesOfItsText(String record) {
+        String[] change = record.split(" -> ", 2);
+        String text = change.length == 2 ? validEventJson().replace(change[0], change[1]) : record;
+        RejectReasonValidator asBytes = new RejectReasonValidator(EventSchema.fromClasspath());
+        byte[] padded = ("xx" + text + "yyy").getBytes(StandardCharsets.US_ASCII); // a slice of a larger buffer
+
+        String reason = asBytes.rejectReasonOf(padded, 2, text.length());
+
+        assertEquals(validator.rejectReason(text), reason, text);
+        assertTrue(asBytes.lastWasAscii());
+        if (reason != null) {
+            return; // the values of a rejected record mean nothing
+        }
+        for (EventSchema.Field f : EventSchema.fromClasspath().fields) {
+            assertEquals(validator.value(f.index), asBytes.value(f.index), f.name + " of " + text);
+            assertEquals(validator.textOffset(f.index), asBytes.textOffset(f.index), f.name + " of " + text);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"0.4", "0.1059", "-0.0", "0.0", "-1.5", "999999999999.999", "0.000000000000001",
+        "1.0", "123456789012345.6", "0.1000000000000000055511151231257827", "1.5e1", "1E-1", "-2.5e-3"})
+    void aNumberIsTheDoubleOfItsBigDecimal(String number) {
+        // Flink's JSON functions read floats as BigDecimal: the column holds its doubleValue().
+        validator.rejectReason(validEventJson().replace("\"floor_price_eur\":0.4", "\"floor_price_eur\":" + number));
+        int i = EventSchema.fromClasspath().indexByName.get("floor_price_eur");
+        assertEquals(Double.doubleToRawLongBits(new java.math.BigDecimal(number).doubleValue()),
+                Double.doubleToRawLongBits((Double) validator.value(i)), number);
+    }
 }
