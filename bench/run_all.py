@@ -192,7 +192,8 @@ def main() -> None:
     results: dict[str, Any] = {"machine": machine()}
     with standins.running_standins(with_kinesalite=True):
         print("== 1. job throughput", flush=True)
-        results["throughput"] = job_throughput.run(events, args.parallelism)
+        # No profile here: this JVM did not start with Flight Recorder on (job_throughput.jfr_jvm_args).
+        results["throughput"] = job_throughput.run(events, args.parallelism, profile=False)
         print("== 2. freshness", flush=True)
         results["freshness"] = freshness.run(fresh_s, rate=200)
         results["freshness_args"] = f"{fresh_s} s at 200 events/s, 2 s windows"
