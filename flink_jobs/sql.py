@@ -76,7 +76,7 @@ def rollup_sql(name: str, aggregate: str) -> tuple[list[str], str]:
         return [f"COUNT({argument}) AS {name}__count"], f"SUM({name}__count)"
     if function in ("SUM", "MIN", "MAX"):
         partial = f"{name}__{function.lower()}"
-        return [f"{function}({argument}) AS {partial}"], f"{'SUM' if function == 'SUM' else function}({partial})"
+        return [f"{function}({argument}) AS {partial}"], f"{function}({partial})"
     return ([f"SUM({argument}) AS {name}__sum", f"COUNT({argument}) AS {name}__count"],
             f"CAST(SUM({name}__sum) AS DOUBLE) / NULLIF(SUM({name}__count), 0)")
 
