@@ -30,7 +30,6 @@ from flink_jobs.sql import (
     partition_columns,
     prime_time_sql,
     render_ddl,
-    rollup_sql,
     segment_key_sql,
     with_options,
 )
@@ -182,27 +181,15 @@ SELECT {kept} FROM (
   FROM accepted_events WHERE NOT ({late})
 ) WHERE occurrence = 1""")
 
-    # Each event is deduplicated and windowed once, into its cell: the combination of every key
-    # field of both levels. The closed cells roll up into the fine and the coarse segments of
-    # the same window (GROUPING SETS over the cells' fields, a cascaded window on the cells'
-    # window_time), so the per-event work is one aggregate row, not one per level; the key
-    # strings are built from the grouped fields once per segment.
+    aggregates = ",".join(f"\n    {f.aggregate} AS {f.name}" for f in segment_windows.aggregated())
+    # One window aggregate for both levels (GROUPING SETS over the key fields): each event is
+    # deduplicated and windowed once, then counted into its fine and its coarse segment. The key
+    # strings are built from the grouped fields after the window, once per segment, not per event.
     fine_fields = rules.SEGMENT_KEY_FIELDS[rules.FINE]
     coarse_fields = rules.SEGMENT_KEY_FIELDS[rules.COARSE]
     # A field of the fine key only: NULL in the coarse rows of the grouping sets.
     fine_only = next(f for f in fine_fields if f not in coarse_fields)
-    cell_fields = ", ".join(dict.fromkeys(fine_fields + coarse_fields))
-    partials, rollups = [], []
-    for feature in segment_windows.aggregated():
-        cell, rollup = rollup_sql(feature.name, feature.aggregate)
-        partials += cell
-        rollups.append(f"{rollup} AS {feature.name}")
-    window = interval_sql(config.job.window_ms)
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW segment_cells AS
-SELECT {cell_fields}, window_time, {", ".join(partials)}
-FROM TABLE(TUMBLE(TABLE deduped_events, DESCRIPTOR(event_time), {window}))
-GROUP BY window_start, window_end, window_time, {cell_fields}""")
+    key_fields = ", ".join(dict.fromkeys(fine_fields + coarse_fields))
     # The features derived from the window (fill rate, calendar) are computed here, once, for
     # every sink that writes them (Parquet history, Feature Store online records).
     derived = ",".join(f"\n    {expression} AS {name}" for name, expression in derived_features_sql().items())
@@ -214,8 +201,8 @@ SELECT level,
     window_start, window_end, {", ".join(f.name for f in segment_windows.aggregated())},{derived}
 FROM (
   SELECT CASE WHEN GROUPING({fine_only}) = 0 THEN '{rules.FINE}' ELSE '{rules.COARSE}' END AS level,
-      {cell_fields}, window_start, window_end, {", ".join(rollups)}
-  FROM TABLE(TUMBLE(TABLE segment_cells, DESCRIPTOR(window_time), {window}))
+      {key_fields}, window_start, window_end,{aggregates}
+  FROM TABLE(TUMBLE(TABLE deduped_events, DESCRIPTOR(event_time), {interval_sql(config.job.window_ms)}))
   GROUP BY window_start, window_end, GROUPING SETS (({", ".join(fine_fields)}), ({", ".join(coarse_fields)}))
 )""")
 

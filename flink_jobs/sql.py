@@ -6,7 +6,6 @@ business definition (udfs/rules.py) or a duration into the SQL that expresses it
 
 from __future__ import annotations
 
-import re
 from string import Template
 
 from schemas import SQL_DIR
@@ -59,26 +58,6 @@ def segment_key_sql(columns: tuple[str, ...]) -> str:
         for c in columns
     ]
     return f" || {_sql_string(separator)} || ".join(parts)
-
-
-def rollup_sql(name: str, aggregate: str) -> tuple[list[str], str]:
-    """An aggregate over a window's events as its partials per cell and their roll-up per segment.
-
-    COUNT and SUM add up, MIN and MAX take the cells' extremes, and AVG is the sum of its values
-    over their count (NULL, as AVG, when no event had a value). Partials are named
-    <name>__<what>; any other aggregate is refused, as it cannot be rolled up from cells.
-    """
-    match = re.fullmatch(r"(COUNT|SUM|AVG|MIN|MAX)\((.+)\)", aggregate.strip(), flags=re.S)
-    if match is None:
-        raise ValueError(f"{name}: {aggregate!r} is not COUNT, SUM, AVG, MIN or MAX of an expression")
-    function, argument = match.groups()
-    if function == "COUNT":
-        return [f"COUNT({argument}) AS {name}__count"], f"SUM({name}__count)"
-    if function in ("SUM", "MIN", "MAX"):
-        partial = f"{name}__{function.lower()}"
-        return [f"{function}({argument}) AS {partial}"], f"{function}({partial})"
-    return ([f"SUM({argument}) AS {name}__sum", f"COUNT({argument}) AS {name}__count"],
-            f"CAST(SUM({name}__sum) AS DOUBLE) / NULLIF(SUM({name}__count), 0)")
 
 
 def partition_columns(ts: str) -> str:

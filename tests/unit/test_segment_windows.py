@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 import yaml
 
 from flink_jobs.pipeline import derived_features_sql
-from flink_jobs.sql import render_ddl, rollup_sql
+from flink_jobs.sql import render_ddl
 from local_kinesis.resources import feature_group_params
 from schemas import segment_windows
 from simulator.market import FEATURES_SCHEMA
@@ -61,18 +60,3 @@ def test_the_model_reads_declared_columns() -> None:
     assert set(model_features.WINDOW_COLUMNS) <= set(NAMES)
     assert set(model_features.WINDOW_AGGREGATES) == {f.name for f in segment_windows.WINDOW_FEATURES if f.model_input}
     assert set(model_features.WINDOW_AGGREGATES) <= set(model_features.FEATURES)
-
-
-def test_every_aggregate_rolls_up_from_cells_and_others_are_refused() -> None:
-    for feature in segment_windows.aggregated():
-        partials, rollup = rollup_sql(feature.name, feature.aggregate)
-        # Each partial is named after its feature, and the roll-up reads only those partials.
-        names = [p.rsplit(" AS ", 1)[1] for p in partials]
-        assert all(n.startswith(f"{feature.name}__") for n in names)
-        assert set(re.findall(rf"\b{feature.name}__\w+", rollup)) == set(names)
-    assert rollup_sql("n", "COUNT(*)") == (["COUNT(*) AS n__count"], "SUM(n__count)")
-    # AVG of a window whose events all lack the value stays NULL, as AVG is, never a division by 0.
-    assert rollup_sql("m", "AVG(CASE WHEN filled THEN cpm_eur END)")[1] == (
-        "CAST(SUM(m__sum) AS DOUBLE) / NULLIF(SUM(m__count), 0)")
-    with pytest.raises(ValueError, match="STDDEV"):
-        rollup_sql("s", "STDDEV_POP(cpm_eur)")
