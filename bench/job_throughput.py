@@ -154,7 +154,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("DynamoDB sink", "yield.connectors.dynamodb"),
     ("state backend", "HeapKeyedStateBackend|StateTable|rocksdb"),
     ("serialization between operators", "Serializer|RecordWriter|SpanningRecordSerializer"),
-    ("generated code (projections, filters)", "StreamExecCalc|GeneratedFunction|StreamExecCalc"),
+    ("generated code (projections, filters)", "StreamExecCalc|GeneratedFunction"),
 )
 
 
@@ -168,16 +168,17 @@ def _frames(event: dict) -> list[str]:
     return out
 
 
+def _first_match(name: str, table: tuple[tuple[str, str], ...]) -> str | None:
+    """The label of the first (label, "fragment|fragment") row with a fragment in `name`, else None."""
+    return next((label for label, fragments in table if any(f in name for f in fragments.split("|"))), None)
+
+
 def _stage(frames: list[str]) -> str:
     """The stage of the frame nearest the top of the stack that belongs to one (self time by stage)."""
-    for frame in frames:
-        for stage, pattern in STAGES:
-            if any(p in frame for p in pattern.split("|")):
-                return stage
-    return "other"
+    return next((stage for frame in frames if (stage := _first_match(frame, STAGES))), "other")
 
 
-def summarize(jfr_file: Path, top: int = 25) -> tuple[Counter, Counter, int]:
+def summarize(jfr_file: Path) -> tuple[Counter, Counter, int]:
     """(self samples by method, self samples by stage, total samples) of a recording."""
     jfr = shutil.which("jfr") or str(Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "jfr")
     raw = subprocess.run(
@@ -226,7 +227,7 @@ def _ticks(stat: str) -> tuple[str, int, float]:
 
 
 def _part(thread: str) -> str:
-    return next((part for part, names in CPU_PARTS if any(n in thread for n in names.split("|"))), OTHER)
+    return _first_match(thread, CPU_PARTS) or OTHER
 
 
 def _cpu_seconds(root: int) -> dict[str, float]:
@@ -241,7 +242,8 @@ def _cpu_seconds(root: int) -> dict[str, float]:
             name, _, seconds = _ticks(Path(f"/proc/{root}/task/{tid}/stat").read_text())
         except OSError:
             continue
-        parts[_part(name)] = parts.get(_part(name), 0.0) + seconds
+        part = _part(name)
+        parts[part] = parts.get(part, 0.0) + seconds
     processes: dict[int, tuple[int, float]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -272,10 +274,6 @@ class Sample:
     t: float  # seconds since submit
     records: int  # the source's numRecordsOut, all subtasks
     cpu_parts: dict[str, float]  # CPU seconds of the JVM (by part) and its Python workers
-
-    @property
-    def cpu_s(self) -> float:
-        return sum(self.cpu_parts.values())
 
 
 class Sampler(threading.Thread):
@@ -344,19 +342,19 @@ class Sampler(threading.Thread):
                 self._jcmd("JFR.start", "name=bench", f"settings={SAMPLES_JFC}")
                 self._recording = True
             elif self._recording and records >= STEADY_TO * self.events:
-                self._jcmd("JFR.dump", "name=bench", f"filename={self.profile}")
-                if self.profile is not None:
-                    self._jcmd("JFR.stop", "name=bench")
-                self._recording, self.profiled = False, True
+                self._end_recording()
+
+    def _end_recording(self) -> None:
+        self._jcmd("JFR.dump", "name=bench", f"filename={self.profile}")
+        if self.profile is not None:  # the dump worked
+            self._jcmd("JFR.stop", "name=bench")
+        self._recording, self.profiled = False, True
 
     def stop(self) -> None:
         self.done.set()
         self.join()
         if self._recording:  # the job ended before the end of the span: keep what was recorded
-            self._jcmd("JFR.dump", "name=bench", f"filename={self.profile}")
-            if self.profile is not None:
-                self._jcmd("JFR.stop", "name=bench")
-            self._recording, self.profiled = False, True
+            self._end_recording()
 
 
 @dataclass
@@ -389,8 +387,8 @@ class JobRun:
     @property
     def cpu_per_million(self) -> float:
         """CPU seconds (JVM + Python workers) per million events over the steady-state span."""
-        span = self._span()
-        return (span[1].cpu_s - span[0].cpu_s) / (span[1].records - span[0].records) * 1e6 if span else float("nan")
+        parts = self.cpu_parts_per_million()
+        return sum(parts.values()) if parts else float("nan")
 
     def cpu_parts_per_million(self) -> dict[str, float]:
         """CPU seconds per million events over the steady-state span, by part (CPU_PARTS)."""
@@ -502,22 +500,6 @@ class Throughput:
     bare: JobRun
     full: JobRun
     rocksdb: JobRun | None = None  # the full job on RocksDB, MSF's state backend (--rocksdb)
-
-    @property
-    def bare_s(self) -> float:
-        return self.bare.seconds
-
-    @property
-    def full_s(self) -> float:
-        return self.full.seconds
-
-    @property
-    def bare_rate(self) -> float:
-        return self.bare.rate
-
-    @property
-    def full_rate(self) -> float:
-        return self.full.rate
 
     @property
     def ratio(self) -> float:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 # The stages and the summary of a recording live in bench.job_throughput, which prints them beside
 # its figures; this module only records one run.
-from bench.job_throughput import STAGES, summarize  # noqa: E402,F401
+from bench.job_throughput import summarize
 
 
 def main() -> None:
@@ -47,7 +47,7 @@ def main() -> None:
         dump = work / "dump.jfr"
         pid = get_gateway().jvm.ProcessHandle.current().pid()
         subprocess.run(["jcmd", str(pid), "JFR.dump", f"filename={dump}"], check=True, capture_output=True)
-        self_time, by_stage, total = summarize(dump, args.top)
+        self_time, by_stage, total = summarize(dump)
     print(f"\n{total} execution samples on task threads")
     print("\nshare by stage (each sample counts once, in the stage nearest its top frame):")
     for stage, n in by_stage.most_common():

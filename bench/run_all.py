@@ -99,10 +99,10 @@ def write_report(results: dict[str, Any], out: Path) -> str:
         lines += ["", f"## 1. Job throughput ({t.events:,} simulated events from a file, parallelism {t.parallelism})",
                   "", "| job | seconds | events/s | ratio to bare | steady events/s | CPU s per M events "
                   "| steady ratio | CPU ratio |", "|---|---|---|---|---|---|---|---|",
-                  f"| bare: parse + count per segment and window | {t.bare_s:.1f} | {t.bare_rate:,.0f} | 1.00 "
+                  f"| bare: parse + count per segment and window | {t.bare.seconds:.1f} | {t.bare.rate:,.0f} | 1.00 "
                   f"| {t.bare.steady_rate:,.0f} | {t.bare.cpu_per_million:.1f} | 1.00 | 1.00 |",
-                  f"| full job (validation, dedup, windows, features, floors, all sinks) | {t.full_s:.1f} | "
-                  f"{t.full_rate:,.0f} | {t.ratio:.2f} | {t.full.steady_rate:,.0f} | {t.full.cpu_per_million:.1f} "
+                  f"| full job (validation, dedup, windows, features, floors, all sinks) | {t.full.seconds:.1f} | "
+                  f"{t.full.rate:,.0f} | {t.ratio:.2f} | {t.full.steady_rate:,.0f} | {t.full.cpu_per_million:.1f} "
                   f"| {t.steady_ratio:.2f} | {t.cpu_ratio:.2f} |",
                   "", "Hourly windows (the production setting). Goal: full >= 0.7 x bare and >= 50,000 "
                   "events/s in the steady state (from 20% to 90% of the events read; `bench.job_throughput`). "
@@ -149,7 +149,7 @@ def write_report(results: dict[str, Any], out: Path) -> str:
 def charts(results: dict[str, Any], out: Path) -> None:
     t = results.get("throughput")
     if t:
-        _bar(out / "throughput.png", ["bare parse + count", "full job"], [t.bare_rate, t.full_rate],
+        _bar(out / "throughput.png", ["bare parse + count", "full job"], [t.bare.rate, t.full.rate],
              f"Job throughput, {t.events:,} events, parallelism {t.parallelism}", "events/s")
     f = results.get("freshness")
     if f is not None and len(f):
