@@ -130,7 +130,7 @@ def kpus_for(parallelism: int, parallelism_per_kpu: int) -> int:
 
 # The full job's steady-state events per CPU second on RocksDB (MSF's state backend), JVM and Python
 # workers together: what one fully busy vCPU processes. `python -m bench.job_throughput --events 2000000
-# --repeat 2 --rocksdb --out bench/results` (bench/results/job_throughput.md): 21,370 and 12,562 in its
+# --repeat 2 --rocksdb` (docs/capacity.md): 21,370 and 12,562 in its
 # two runs (the second with RocksDB write stalls on the mini cluster's managed memory); the lower one.
 # A KPU is one vCPU.
 MEASURED_EVENTS_PER_CPU_S = 12_562.0
@@ -163,7 +163,7 @@ def kpus_for_rate(target_rate: float, events_per_cpu_s: float = MEASURED_EVENTS_
 
 def suggest_parallelism(target_rate: float, events_per_cpu_s: float = MEASURED_EVENTS_PER_CPU_S,
                         utilisation: float = TARGET_UTILISATION, parallelism_per_kpu: int = 1,
-                        max_parallelism: int | None = None, shards: int | None = None) -> int:
+                        max_parallelism: int | None = None) -> int:
     """The Parallelism for `target_rate` events/s: the KPUs it needs times the slots per KPU.
 
     Slots on one KPU share its vCPU, so the rate sets the KPUs and ParallelismPerKPU only multiplies
@@ -177,7 +177,6 @@ def suggest_parallelism(target_rate: float, events_per_cpu_s: float = MEASURED_E
     if max_parallelism is not None and parallelism > max_parallelism:
         raise ValueError(f"{target_rate:,.0f} events/s needs parallelism {parallelism}, above the job's max "
                          f"parallelism {max_parallelism}")
-    del shards  # documented above; the source reads any number of shards per subtask
     return parallelism
 
 
