@@ -16,6 +16,16 @@ Two figures per job:
   spent per million events over the same span, which other load on the machine does not change;
 - end to end: events over the seconds from submit to finished (what the bench printed before).
 
+Two optional jobs beside them, in the same run:
+
+- `--rocksdb`: the full job on RocksDB, MSF's state backend, with the managed memory (RocksDB's
+  block cache and write buffers) sized per slot like a KPU's (`--managed-mb-per-slot`, default
+  KPU_MANAGED_MB_PER_SLOT): the capacity plan's figure (docs/capacity.md). The mini cluster's own
+  default, 128 MB for all slots, makes RocksDB stall on writes.
+- `--without-dedup`: the full job with the dedup view replaced by the on-time events themselves
+  (an ablation, never shipped): the difference to the full job is what the dedup costs, its
+  shuffle by impression_id and its keyed state.
+
 During each steady-state span a Java Flight Recorder recording of execution samples runs on the
 JVM (`--no-profile` turns it off); its samples are grouped into the job's stages (STAGES below) and
 printed beside the figures. The JVM starts with Flight Recorder on (jfr_jvm_args): the first
@@ -47,8 +57,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 from urllib.parse import quote
 
+from flink_jobs import pipeline
 from flink_jobs.config import load_config, write_properties
 from flink_jobs.main import create_table_env
 from flink_jobs.pipeline import auction_stream_ddl, file_source_options, register_functions
@@ -70,6 +82,10 @@ POLL_S = 0.5
 # CheckpointIntervalMs): checkpoints cost per second, not per event, so a shorter one here would
 # charge the events of this run with snapshots production takes six times less often.
 CHECKPOINT_INTERVAL = "60 s"
+# RocksDB's managed memory per slot in the --rocksdb run. A KPU has 1 GB of native memory (3 GB
+# heap), which RocksDB shares with the network buffers, the JVM's metaspace and thread stacks; a
+# quarter of it is the conservative share (512 MB and 1 GB per slot were faster still, docs/capacity.md).
+KPU_MANAGED_MB_PER_SLOT = 256
 # Execution samples only: no event that instruments classes.
 SAMPLES_JFC = Path(__file__).resolve().parent / "execution_samples.jfc"
 
@@ -500,6 +516,10 @@ class Throughput:
     bare: JobRun
     full: JobRun
     rocksdb: JobRun | None = None  # the full job on RocksDB, MSF's state backend (--rocksdb)
+    without_dedup: JobRun | None = None  # the full job without its dedup (--without-dedup, an ablation)
+
+    def jobs(self) -> list[JobRun]:
+        return [r for r in (self.bare, self.full, self.rocksdb, self.without_dedup) if r is not None]
 
     @property
     def ratio(self) -> float:
@@ -516,34 +536,46 @@ class Throughput:
         return self.bare.cpu_per_million / self.full.cpu_per_million
 
 
-ROCKSDB = {"state.backend.type": "rocksdb"}
+def rocksdb_settings(parallelism: int, managed_mb_per_slot: int = KPU_MANAGED_MB_PER_SLOT) -> dict[str, str]:
+    """RocksDB with `managed_mb_per_slot` of managed memory for each of the mini cluster's slots."""
+    return {"state.backend.type": "rocksdb",
+            "taskmanager.memory.managed.size": f"{managed_mb_per_slot * parallelism}m"}
 
 
-def run(events: int, parallelism: int, profile: bool = True, rocksdb: bool = False) -> Throughput:
+def on_time_events_sql(kept: str, on_time: str) -> str:
+    """pipeline.deduped_events_sql without the dedup: every on-time event, repeats included."""
+    return f"CREATE TEMPORARY VIEW deduped_events AS SELECT {kept} FROM accepted_events WHERE {on_time}"
+
+
+def run(events: int, parallelism: int, profile: bool = True, rocksdb: bool = False, without_dedup: bool = False,
+        managed_mb_per_slot: int = KPU_MANAGED_MB_PER_SLOT) -> Throughput:
     """Both jobs over the same generated events, bare first; needs moto and the Feature Store stand-in.
 
-    With `rocksdb`, the full job a second time on RocksDB (the state backend MSF runs), for the
-    capacity plan; the bare job and the full/bare ratios stay on the heap backend."""
+    With `rocksdb`, the full job again on RocksDB (the state backend MSF runs), for the capacity
+    plan; with `without_dedup`, the full job again without its dedup. The bare job and the
+    full/bare ratios stay on the heap backend."""
     path = split_events(events, parallelism)
     with tempfile.TemporaryDirectory(prefix="yield-bench-") as tmp:
         work = Path(tmp)
-        port = free_port()
-        bare = _measured("bare", events, port, profile, work,
-                         lambda: bare_job(path, parallelism, metric_settings(port)))
-        print(line(bare), flush=True)
-        port = free_port()
-        full = _measured("full", events, port, profile, work,
-                         lambda: full_job(path, parallelism, work, settings=metric_settings(port)))
-        print(line(full), flush=True)
-        on_rocksdb = None
-        if rocksdb:
+
+        def measured(name: str, settings: dict[str, str] | None = None, bare: bool = False) -> JobRun:
             port = free_port()
-            (work / "rocksdb").mkdir()
-            on_rocksdb = _measured("full on RocksDB", events, port, False, work / "rocksdb",
-                                   lambda: full_job(path, parallelism, work / "rocksdb",
-                                                    settings=metric_settings(port) | ROCKSDB))
-            print(line(on_rocksdb), flush=True)
-    return Throughput(events, parallelism, bare, full, on_rocksdb)
+            job_work = work / name.replace(" ", "-")
+            job_work.mkdir()
+            job_settings = metric_settings(port) | (settings or {})
+            submit = ((lambda: bare_job(path, parallelism, job_settings)) if bare
+                      else (lambda: full_job(path, parallelism, job_work, settings=job_settings)))
+            result = _measured(name, events, port, profile and name in ("bare", "full"), job_work, submit)
+            print(line(result), flush=True)
+            return result
+
+        result = Throughput(events, parallelism, measured("bare", bare=True), measured("full"))
+        if rocksdb:
+            result.rocksdb = measured("full on RocksDB", rocksdb_settings(parallelism, managed_mb_per_slot))
+        if without_dedup:
+            with mock.patch.object(pipeline, "deduped_events_sql", on_time_events_sql):
+                result.without_dedup = measured("full without dedup")
+    return result
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -563,15 +595,13 @@ def report_lines(results: list[Throughput], top: int = 5) -> list[str]:
              "| end-to-end events/s | full/bare steady | full/bare CPU |",
              "|---|---|---|---|---|---|---|---|---|"]
     for i, t in enumerate(results, 1):
-        for r in (t.bare, t.full, t.rocksdb):
-            if r is None:
-                continue
+        for r in t.jobs():
             ratios = "1.00 | 1.00" if r is t.bare else (f"{r.steady_rate / t.bare.steady_rate:.2f} | "
                                                          f"{t.bare.cpu_per_million / r.cpu_per_million:.2f}")
             lines.append(f"| {i} | {r.name} | {r.steady_rate:,.0f} | {r.cpu_per_million:.1f} | {r.rate_per_core:,.0f} "
                          f"| {r.seconds:.1f} | {r.rate:,.0f} | {ratios} |")
     last = results[-1]
-    jobs = [r for r in (last.bare, last.full, last.rocksdb) if r is not None and r.cpu_parts_per_million()]
+    jobs = [r for r in last.jobs() if r.cpu_parts_per_million()]
     if jobs:
         lines += ["", f"CPU seconds per million events over the steady state, by part (run {len(results)}; "
                   "threads by name, CPU_PARTS):", "",
@@ -596,10 +626,10 @@ def chart(results: list[Throughput], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    colors = {"bare": "#4c72b0", "full": "#dd8452", "full on RocksDB": "#55a868"}
+    colors = {"bare": "#4c72b0", "full": "#dd8452", "full on RocksDB": "#55a868", "full without dedup": "#8172b3"}
     for i, t in enumerate(results):
-        for r in (t.bare, t.full, t.rocksdb):
-            points = r.timeline() if r is not None else []
+        for r in t.jobs():
+            points = r.timeline()
             if points:
                 xs, ys = zip(*points, strict=True)
                 ax.plot(xs, ys, color=colors[r.name], alpha=1.0 if i == len(results) - 1 else 0.4,
@@ -622,6 +652,10 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true", help="no JFR recording of the steady state")
     parser.add_argument("--rocksdb", action="store_true",
                         help="also the full job on RocksDB (MSF's state backend), for the capacity plan")
+    parser.add_argument("--managed-mb-per-slot", type=int, default=KPU_MANAGED_MB_PER_SLOT,
+                        help="RocksDB's managed memory per slot in the --rocksdb job")
+    parser.add_argument("--without-dedup", action="store_true",
+                        help="also the full job without its dedup (an ablation: what the dedup costs)")
     parser.add_argument("--out", type=Path, default=None,
                         help="write job_throughput.md and job_throughput.png here (e.g. bench/results)")
     args = parser.parse_args()
@@ -630,7 +664,8 @@ def main() -> None:
     results = []
     with standins.running_standins(["moto", "feature-store"]):
         for _ in range(args.repeat):
-            results.append(run(args.events, args.parallelism, profile=not args.no_profile, rocksdb=args.rocksdb))
+            results.append(run(args.events, args.parallelism, profile=not args.no_profile, rocksdb=args.rocksdb,
+                               without_dedup=args.without_dedup, managed_mb_per_slot=args.managed_mb_per_slot))
             t = results[-1]
             print(f"full / bare: steady {t.steady_ratio:.2f}, CPU per event {t.cpu_ratio:.2f}, "
                   f"end to end {t.ratio:.2f}", flush=True)
@@ -639,10 +674,13 @@ def main() -> None:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         chart(results, args.out / "job_throughput.png")
+        flags = (("--rocksdb", args.rocksdb), ("--without-dedup", args.without_dedup))
+        options = "".join(f" {flag}" for flag, on in flags if on)
+        if args.rocksdb and args.managed_mb_per_slot != KPU_MANAGED_MB_PER_SLOT:
+            options += f" --managed-mb-per-slot {args.managed_mb_per_slot}"
         (args.out / "job_throughput.md").write_text(
             "# Job throughput\n\nWritten by `python -m bench.job_throughput "
-            f"--events {args.events} --repeat {args.repeat}{' --rocksdb' if args.rocksdb else ''} "
-            f"--out bench/results`.\n\n{text}\n\n"
+            f"--events {args.events} --repeat {args.repeat}{options} --out bench/results`.\n\n{text}\n\n"
             "![events/s over the run](job_throughput.png)\n", encoding="utf-8")
 
 

@@ -174,12 +174,7 @@ FROM checked_events WHERE reject_reason IS NULL""")
     # Only what the windows and the drift branch read crosses the network shuffle by
     # impression_id (the payload and the fields only raw/ keeps stay behind).
     kept = ", ".join(["proc_time", "event_time", "impression_id", *columns_after_dedup(config)])
-    t_env.execute_sql(f"""
-CREATE TEMPORARY VIEW deduped_events AS
-SELECT {kept} FROM (
-  SELECT {kept}, ROW_NUMBER() OVER (PARTITION BY impression_id ORDER BY proc_time ASC) AS occurrence
-  FROM accepted_events WHERE NOT ({late})
-) WHERE occurrence = 1""")
+    t_env.execute_sql(deduped_events_sql(kept, f"NOT ({late})"))
 
     aggregates = ",".join(f"\n    {f.aggregate} AS {f.name}" for f in segment_windows.aggregated())
     # One window aggregate for both levels (GROUPING SETS over the key fields): each event is
@@ -233,6 +228,17 @@ SELECT level, segment_key,
 FROM scored_windows
 -- NULL: a fine segment the revenue model does not know; readers use its coarse segment's floor.
 WHERE scored.floor_eur IS NOT NULL""")
+
+
+def deduped_events_sql(kept: str, on_time: str) -> str:
+    """The view of the first occurrence of each impression among the on-time accepted events,
+    with the `kept` columns (bench.job_throughput --without-dedup replaces it to measure its cost)."""
+    return f"""
+CREATE TEMPORARY VIEW deduped_events AS
+SELECT {kept} FROM (
+  SELECT {kept}, ROW_NUMBER() OVER (PARTITION BY impression_id ORDER BY proc_time ASC) AS occurrence
+  FROM accepted_events WHERE {on_time}
+) WHERE occurrence = 1"""
 
 
 def columns_after_dedup(config: AppConfig) -> list[str]:
