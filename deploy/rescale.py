@@ -128,12 +128,11 @@ def kpus_for(parallelism: int, parallelism_per_kpu: int) -> int:
 
 # ------------------------------------------------------------------------------ capacity
 
-# The full job's steady-state events per CPU second on RocksDB (MSF's state backend), JVM and Python
-# workers together: what one fully busy vCPU processes. `python -m bench.job_throughput --events 2000000
-# --repeat 2 --rocksdb` (docs/capacity.md): 21,370 and 12,562 in its
-# two runs (the second with RocksDB write stalls on the mini cluster's managed memory); the lower one.
-# A KPU is one vCPU.
-MEASURED_EVENTS_PER_CPU_S = 12_562.0
+# The full job's steady-state events per CPU second on RocksDB (MSF's state backend) with 256 MB of
+# managed memory per slot, JVM and Python workers together: what one fully busy vCPU processes.
+# `python -m bench.job_throughput --events 2000000 --repeat 2 --rocksdb` (docs/capacity.md): 35,320
+# and 33,171 in its two runs; the lower one. A KPU is one vCPU.
+MEASURED_EVENTS_PER_CPU_S = 33_171.0
 # The busy share of each vCPU at the target rate: the rest is headroom for catch-up, checkpoints,
 # RocksDB compactions and bursts.
 TARGET_UTILISATION = 0.6
