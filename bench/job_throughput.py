@@ -16,6 +16,9 @@ Two figures per job:
   spent per million events over the same span, which other load on the machine does not change;
 - end to end: events over the seconds from submit to finished (what the bench printed before).
 
+Before the first measured run both jobs run once over a few events, unmeasured (WARMUP_EVENTS,
+`--warmup-events`), so that neither measured span pays for compiling the framework's code.
+
 Two optional jobs beside them, in the same run:
 
 - `--rocksdb`: the full job on RocksDB, MSF's state backend, with the managed memory (RocksDB's
@@ -86,6 +89,10 @@ CHECKPOINT_INTERVAL = "60 s"
 # heap), which RocksDB shares with the network buffers, the JVM's metaspace and thread stacks; a
 # quarter of it is the conservative share (512 MB and 1 GB per slot were faster still, docs/capacity.md).
 KPU_MANAGED_MB_PER_SLOT = 256
+# Both jobs run once over this many events before the first measured run, unmeasured: a job in
+# production runs for days on compiled code, and without it the first job in the JVM paid for the
+# JIT compilation of Flink's, the formats' and the connector's code inside its measured span.
+WARMUP_EVENTS = 200_000
 # Execution samples only: no event that instruments classes.
 SAMPLES_JFC = Path(__file__).resolve().parent / "execution_samples.jfc"
 
@@ -548,15 +555,21 @@ def on_time_events_sql(kept: str, on_time: str) -> str:
 
 
 def run(events: int, parallelism: int, profile: bool = True, rocksdb: bool = False, without_dedup: bool = False,
-        managed_mb_per_slot: int = KPU_MANAGED_MB_PER_SLOT) -> Throughput:
+        managed_mb_per_slot: int = KPU_MANAGED_MB_PER_SLOT, warmup_events: int = WARMUP_EVENTS) -> Throughput:
     """Both jobs over the same generated events, bare first; needs moto and the Feature Store stand-in.
 
     With `rocksdb`, the full job again on RocksDB (the state backend MSF runs), for the capacity
     plan; with `without_dedup`, the full job again without its dedup. The bare job and the
-    full/bare ratios stay on the heap backend."""
+    full/bare ratios stay on the heap backend. With `warmup_events`, both jobs first run once,
+    unmeasured, over that many events."""
     path = split_events(events, parallelism)
     with tempfile.TemporaryDirectory(prefix="yield-bench-") as tmp:
         work = Path(tmp)
+        if warmup_events:
+            print(f"warm-up: both jobs over {warmup_events:,} events, not measured", flush=True)
+            small = split_events(warmup_events, parallelism)
+            bare_job(small, parallelism)
+            full_job(small, parallelism, work / "warm-up")
 
         def measured(name: str, settings: dict[str, str] | None = None, bare: bool = False) -> JobRun:
             port = free_port()
@@ -654,6 +667,8 @@ def main() -> None:
                         help="also the full job on RocksDB (MSF's state backend), for the capacity plan")
     parser.add_argument("--managed-mb-per-slot", type=int, default=KPU_MANAGED_MB_PER_SLOT,
                         help="RocksDB's managed memory per slot in the --rocksdb job")
+    parser.add_argument("--warmup-events", type=int, default=WARMUP_EVENTS,
+                        help="both jobs once over this many events before the first measured run (0: none)")
     parser.add_argument("--without-dedup", action="store_true",
                         help="also the full job without its dedup (an ablation: what the dedup costs)")
     parser.add_argument("--out", type=Path, default=None,
@@ -665,7 +680,8 @@ def main() -> None:
     with standins.running_standins(["moto", "feature-store"]):
         for _ in range(args.repeat):
             results.append(run(args.events, args.parallelism, profile=not args.no_profile, rocksdb=args.rocksdb,
-                               without_dedup=args.without_dedup, managed_mb_per_slot=args.managed_mb_per_slot))
+                               without_dedup=args.without_dedup, managed_mb_per_slot=args.managed_mb_per_slot,
+                               warmup_events=0 if results else args.warmup_events))
             t = results[-1]
             print(f"full / bare: steady {t.steady_ratio:.2f}, CPU per event {t.cpu_ratio:.2f}, "
                   f"end to end {t.ratio:.2f}", flush=True)
@@ -676,6 +692,8 @@ def main() -> None:
         chart(results, args.out / "job_throughput.png")
         flags = (("--rocksdb", args.rocksdb), ("--without-dedup", args.without_dedup))
         options = "".join(f" {flag}" for flag, on in flags if on)
+        if args.warmup_events != WARMUP_EVENTS:
+            options += f" --warmup-events {args.warmup_events}"
         if args.rocksdb and args.managed_mb_per_slot != KPU_MANAGED_MB_PER_SLOT:
             options += f" --managed-mb-per-slot {args.managed_mb_per_slot}"
         (args.out / "job_throughput.md").write_text(
