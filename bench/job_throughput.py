@@ -569,6 +569,7 @@ def run(events: int, parallelism: int, profile: bool = True, rocksdb: bool = Fal
             print(f"warm-up: both jobs over {warmup_events:,} events, not measured", flush=True)
             small = split_events(warmup_events, parallelism)
             bare_job(small, parallelism)
+            (work / "warm-up").mkdir()
             full_job(small, parallelism, work / "warm-up")
 
         def measured(name: str, settings: dict[str, str] | None = None, bare: bool = False) -> JobRun:
