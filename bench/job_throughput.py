@@ -31,7 +31,7 @@ Two optional jobs beside them, in the same run:
 
 During each steady-state span a Java Flight Recorder recording of execution samples runs on the
 JVM (`--no-profile` turns it off); its samples are grouped into the job's stages (STAGES below) and
-printed beside the figures. The JVM starts with Flight Recorder on (jfr_jvm_args): the first
+printed beside the figures. The JVM starts with Flight Recorder on (bench_jvm_args): the first
 JFR.start in a running JVM throws away its compiled code (a JVMTI state change), and the span it
 was meant to measure then ran largely interpreted, at about twice the CPU per event. A chart of
 events/s over each run goes to bench/results/.
@@ -97,13 +97,20 @@ WARMUP_EVENTS = 200_000
 SAMPLES_JFC = Path(__file__).resolve().parent / "execution_samples.jfc"
 
 
-def jfr_jvm_args(existing: str = "") -> str:
-    """JVM_ARGS for the PyFlink gateway JVM with Flight Recorder started at launch.
+def bench_jvm_args(existing: str = "", profile: bool = True) -> str:
+    """JVM_ARGS for the PyFlink gateway JVM that runs every job of the bench, one after the other.
 
-    Starting it later (jcmd JFR.start) deoptimizes the JVM's compiled code mid-run; started at
-    launch, the later span recordings cost nothing measurable (same CPU per event as no recording).
+    Each job loads its own classes and generated operator code, so a JVM that runs eight jobs fills
+    the default 240 MB code cache (80% of its profiled part after six jobs), and the later jobs then
+    pay for code cache flushing and recompilation; a TaskManager on MSF runs one job. With
+    `profile`, Flight Recorder starts with the JVM: started later (jcmd JFR.start) it deoptimizes
+    the JVM's compiled code mid-run; started at launch, the later span recordings cost nothing
+    measurable (same CPU per event as no recording).
     """
-    return f"{existing} -XX:StartFlightRecording=name=launch,settings={SAMPLES_JFC},maxsize=20m".strip()
+    args = f"{existing} -XX:ReservedCodeCacheSize=1g"
+    if profile:
+        args += f" -XX:StartFlightRecording=name=launch,settings={SAMPLES_JFC},maxsize=20m"
+    return args.strip()
 
 
 def write_events(path: Path, count: int, chunk: int = 200_000) -> None:
@@ -675,8 +682,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="write job_throughput.md and job_throughput.png here (e.g. bench/results)")
     args = parser.parse_args()
-    if not args.no_profile:  # before the first PyFlink call starts the gateway JVM
-        os.environ["JVM_ARGS"] = jfr_jvm_args(os.environ.get("JVM_ARGS", ""))
+    # Before the first PyFlink call starts the gateway JVM.
+    os.environ["JVM_ARGS"] = bench_jvm_args(os.environ.get("JVM_ARGS", ""), profile=not args.no_profile)
     results = []
     with standins.running_standins(["moto", "feature-store"]):
         for _ in range(args.repeat):

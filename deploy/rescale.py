@@ -130,9 +130,9 @@ def kpus_for(parallelism: int, parallelism_per_kpu: int) -> int:
 
 # The full job's steady-state events per CPU second on RocksDB (MSF's state backend) with 256 MB of
 # managed memory per slot, JVM and Python workers together: what one fully busy vCPU processes.
-# `python -m bench.job_throughput --events 2000000 --repeat 2 --rocksdb` (docs/capacity.md): 35,320
-# and 33,171 in its two runs; the lower one. A KPU is one vCPU.
-MEASURED_EVENTS_PER_CPU_S = 33_171.0
+# `python -m bench.job_throughput --events 2000000 --repeat 2 --rocksdb` (docs/capacity.md): 34,334
+# and 35,632 in its two runs; the lower one. A KPU is one vCPU.
+MEASURED_EVENTS_PER_CPU_S = 34_334.0
 # The busy share of each vCPU at the target rate: the rest is headroom for catch-up, checkpoints,
 # RocksDB compactions and bursts.
 TARGET_UTILISATION = 0.6
