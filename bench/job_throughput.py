@@ -100,9 +100,9 @@ SAMPLES_JFC = Path(__file__).resolve().parent / "execution_samples.jfc"
 def bench_jvm_args(existing: str = "", profile: bool = True) -> str:
     """JVM_ARGS for the PyFlink gateway JVM that runs every job of the bench, one after the other.
 
-    Each job loads its own classes and generated operator code, so a JVM that runs eight jobs fills
-    the default 240 MB code cache (80% of its profiled part after six jobs), and the later jobs then
-    pay for code cache flushing and recompilation; a TaskManager on MSF runs one job. With
+    Each job loads its own classes and generated operator code: with the default 240 MB code cache,
+    its profiled part was 80% full after six jobs, where the JVM starts flushing compiled code (a
+    TaskManager on MSF runs one job). With
     `profile`, Flight Recorder starts with the JVM: started later (jcmd JFR.start) it deoptimizes
     the JVM's compiled code mid-run; started at launch, the later span recordings cost nothing
     measurable (same CPU per event as no recording).

@@ -65,3 +65,13 @@ def test_the_throughput_bench_checkpoints_as_the_deployed_application_does():
     template = (Path(rescale.__file__).parent / "cloudformation" / "yield-app.yaml").read_text(encoding="utf-8")
     default_ms = int(re.search(r"CheckpointIntervalMs:\s+Type: Number\s+Default: (\d+)", template).group(1))
     assert f"{default_ms // 1000} s" == job_throughput.CHECKPOINT_INTERVAL
+
+
+def test_the_capacity_figure_gives_rocksdb_a_kpu_sized_share_of_managed_memory_per_slot():
+    from bench import job_throughput
+
+    settings = job_throughput.rocksdb_settings(parallelism=2)
+    assert settings["state.backend.type"] == "rocksdb"
+    # A KPU (one slot) has 1 GB of native memory, shared with network buffers and the JVM's own needs.
+    assert settings["taskmanager.memory.managed.size"] == f"{2 * job_throughput.KPU_MANAGED_MB_PER_SLOT}m"
+    assert 0 < job_throughput.KPU_MANAGED_MB_PER_SLOT < 1024
