@@ -113,6 +113,22 @@ def bench_jvm_args(existing: str = "", profile: bool = True) -> str:
     return args.strip()
 
 
+def start_bench_jvm(profile: bool = True) -> None:
+    """Start the PyFlink gateway JVM with bench_jvm_args, then give JVM_ARGS back: the JVMs started
+    later (the local cluster of bench.savepoint_state, whose scripts read JVM_ARGS too) keep theirs."""
+    from pyflink.java_gateway import get_gateway
+
+    previous = os.environ.get("JVM_ARGS")
+    os.environ["JVM_ARGS"] = bench_jvm_args(previous or "", profile)
+    try:
+        get_gateway()
+    finally:
+        if previous is None:
+            del os.environ["JVM_ARGS"]
+        else:
+            os.environ["JVM_ARGS"] = previous
+
+
 def write_events(path: Path, count: int, chunk: int = 200_000) -> None:
     with path.open("wb") as out:
         for start in range(0, count, chunk):
@@ -579,18 +595,20 @@ def run(events: int, parallelism: int, profile: bool = True, rocksdb: bool = Fal
             (work / "warm-up").mkdir()
             full_job(small, parallelism, work / "warm-up")
 
-        def measured(name: str, settings: dict[str, str] | None = None, bare: bool = False) -> JobRun:
+        def measured(name: str, settings: dict[str, str] | None = None, bare: bool = False,
+                     profiled: bool = False) -> JobRun:
             port = free_port()
             job_work = work / name.replace(" ", "-")
             job_work.mkdir()
             job_settings = metric_settings(port) | (settings or {})
             submit = ((lambda: bare_job(path, parallelism, job_settings)) if bare
                       else (lambda: full_job(path, parallelism, job_work, settings=job_settings)))
-            result = _measured(name, events, port, profile and name in ("bare", "full"), job_work, submit)
+            result = _measured(name, events, port, profiled, job_work, submit)
             print(line(result), flush=True)
             return result
 
-        result = Throughput(events, parallelism, measured("bare", bare=True), measured("full"))
+        result = Throughput(events, parallelism, measured("bare", bare=True, profiled=profile),
+                            measured("full", profiled=profile))
         if rocksdb:
             result.rocksdb = measured("full on RocksDB", rocksdb_settings(parallelism, managed_mb_per_slot))
         if without_dedup:
@@ -682,8 +700,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="write job_throughput.md and job_throughput.png here (e.g. bench/results)")
     args = parser.parse_args()
-    # Before the first PyFlink call starts the gateway JVM.
-    os.environ["JVM_ARGS"] = bench_jvm_args(os.environ.get("JVM_ARGS", ""), profile=not args.no_profile)
+    start_bench_jvm(profile=not args.no_profile)
     results = []
     with standins.running_standins(["moto", "feature-store"]):
         for _ in range(args.repeat):

@@ -186,8 +186,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not figures to quote")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    # Before the first PyFlink call starts the gateway JVM; no profile in this run.
-    os.environ["JVM_ARGS"] = job_throughput.bench_jvm_args(os.environ.get("JVM_ARGS", ""), profile=False)
+    job_throughput.start_bench_jvm(profile=False)
     events = 100_000 if args.quick else args.events
     fresh_s, lookup_s, produce_n = (20, 3, 2_000) if args.quick else (90, 10, 10_000)
     args.out.mkdir(parents=True, exist_ok=True)
